@@ -1,0 +1,29 @@
+// Compiled (never run) by test/types.test.js: the published declarations type a caller's code.
+import { MLServiceClient, MLServiceError, ROUTES, type CallOptions, type Health } from 'designer-ml-client';
+
+const client = new MLServiceClient({ baseUrl: 'http://localhost:8001', apiKey: 'k', timeoutMs: 5_000, retries: 1 });
+
+export async function usage(): Promise<void> {
+  const health: Health = await client.health();
+  const version: string = health.version;
+  const options: CallOptions = { requestId: 'r', signal: AbortSignal.timeout(1_000) };
+  try {
+    await client.getStyleProfile('user_123', options);
+  } catch (error) {
+    if (error instanceof MLServiceError) {
+      const status: number = error.status;
+      const requestId: string | null = error.requestId;
+      const retryable: boolean = error.retryable;
+      void [status, requestId, retryable];
+    }
+  }
+  const names: string[] = ROUTES.map((r) => r.name);
+  void [version, names];
+
+  // @ts-expect-error timeoutMs is a number
+  new MLServiceClient({ timeoutMs: '10' });
+  // @ts-expect-error a user id is a string
+  await client.getStyleProfile(42);
+  // @ts-expect-error no such endpoint
+  await client.deleteEverything();
+}

@@ -1,0 +1,171 @@
+"""The HTTP edge shared by every function: resolver, error mapping, request ids, limits.
+
+Every error leaves through :func:`error_response`, so every endpoint answers the one shape of
+API.md. Handlers build their resolver with :func:`create_app` and export
+``lambda_handler = lambda_entry(app)``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from designer_ml import limits
+from designer_ml.errors import DomainError
+from designer_ml.observability import logger
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# Documented error answers of every operation (OpenAPI `responses`).
+ERROR_RESPONSES: dict[int, dict[str, Any]] = {
+    status: {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for status, text in {
+        400: "Body is not JSON",
+        404: "Unknown user, model or route",
+        409: "A concurrent update could not be retried",
+        413: "Body or list over a documented limit",
+        422: "JSON that breaks the schema, or data that cannot carry the request",
+        503: "A backend is unavailable; retry",
+    }.items()
+}
+
+
+def _reject_constant(name: str) -> Any:
+    # json.loads accepts NaN and Infinity, which are not JSON; refuse them as a 400.
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
+def _loads(body: str | bytes) -> Any:
+    return json.loads(body, parse_constant=_reject_constant)
+
+
+def request_id_of(event: dict[str, Any] | None) -> str:
+    """The caller's x-request-id when it is sane, else API Gateway's request id, else a new one."""
+    event = event or {}
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    given = headers.get("x-request-id")
+    if isinstance(given, str) and _REQUEST_ID.match(given):
+        return given
+    rid = (event.get("requestContext") or {}).get("requestId")
+    return rid if isinstance(rid, str) and rid else str(uuid.uuid4())
+
+
+def error_body(status: int, code: str, message: str, request_id: str, details: list[Any] | None = None) -> str:
+    return json.dumps(
+        {"error": {"code": code, "message": message, "details": details or [], "request_id": request_id}}
+    )
+
+
+def error_response(
+    status: int, code: str, message: str, request_id: str, details: list[Any] | None = None
+) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(status, code, message, request_id, details),
+    )
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [p for p in loc if p != "body"]
+    text = ""
+    for p in parts:
+        if isinstance(p, int):
+            text += f"[{p}]"
+        elif p in ("function-after", "function-before") or str(p).startswith(("function-", "json-or-python")):
+            continue
+        else:
+            text += f".{p}" if text else str(p)
+    return text or "body"
+
+
+def _too_long_limit(err: dict[str, Any]) -> int | None:
+    ctx = err.get("ctx") or {}
+    if err.get("type") == "too_long" and len([p for p in err.get("loc", ()) if p != "body"]) == 1:
+        return ctx.get("max_length")
+    return None
+
+
+def create_app() -> APIGatewayRestResolver:
+    """A resolver validating bodies against the pydantic models, answering errors in one shape."""
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_loads)
+
+    def _rid() -> str:
+        return request_id_of(app.current_event.raw_event)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "bad_request", "body is not valid JSON", _rid())
+        details = [
+            {"field": _loc_to_field(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
+            for e in errors
+        ]
+        for e in errors:
+            limit = _too_long_limit(e)
+            if limit is not None:
+                field = _loc_to_field(e["loc"])
+                return error_response(
+                    413, "payload_too_large", f"{field}: more than the limit of {limit} items", _rid(), details
+                )
+        first = details[0] if details else {"field": "body", "message": "invalid request"}
+        message = first["message"]
+        # pydantic prefixes messages of our own validators with "Value error, "
+        message = message.removeprefix("Value error, ")
+        return error_response(422, "validation_error", f"{first['field']}: {message}", _rid(), details)
+
+    @app.exception_handler(DomainError)
+    def _domain(exc: DomainError) -> Response:
+        if exc.status >= 500:
+            logger.warning("domain error", extra={"code": exc.code, "error_message": exc.message})
+        return error_response(exc.status, exc.code, exc.message, _rid(), exc.details)
+
+    @app.not_found
+    def _not_found(exc: NotFoundError) -> Response:
+        return error_response(404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}", _rid())
+
+    @app.exception_handler(Exception)
+    def _bug(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error; the request id names it in the logs", _rid())
+
+    return app
+
+
+def lambda_entry(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of a function: size limit, request id on every response, then routing."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        rid = request_id_of(event)
+        logger.append_keys(request_id=rid)
+        body = event.get("body") or ""
+        if len(body) > limits.MAX_BODY_BYTES:
+            result: dict[str, Any] = {
+                "statusCode": int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": error_body(
+                    413, "payload_too_large", f"body: larger than the limit of {limits.MAX_BODY_BYTES} bytes", rid
+                ),
+            }
+        else:
+            result = app.resolve(event, context)
+        result.setdefault("headers", {})
+        result["headers"]["x-request-id"] = rid
+        if result.get("multiValueHeaders") is not None:
+            result["multiValueHeaders"]["x-request-id"] = [rid]
+        return result
+
+    return lambda_handler

@@ -1,0 +1,60 @@
+"""A designer's right to their data: everything stored about them, and its erasure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from designer_ml.errors import NotFound
+from designer_ml.storage import Storage
+
+
+def user_prefixes(user_id: str) -> list[str]:
+    """Every S3 prefix that holds a user's objects (the trailing slash keeps `u1` off `u10`)."""
+    return [f"records/{user_id}/", f"models/{user_id}/"]
+
+
+def export_user(storage: Storage, user_id: str) -> dict[str, Any]:
+    """Profile, portfolio records, feedback events and model artifacts of one designer.
+
+    Raises NotFound when nothing at all is stored about the user.
+    """
+    item = storage.get_item(storage.profiles, {"user_id": user_id})
+    profile = None
+    if item is not None:
+        profile = {k: v for k, v in item.items() if k != "document"}
+        if item.get("document"):
+            profile["document"] = json.loads(item["document"])
+    feedback = storage.query_user(storage.feedback, user_id)
+    records: dict[str, Any] = {}
+    models: list[str] = []
+    for key in storage.list_keys(f"records/{user_id}/"):
+        records[key] = storage.get_json(key)
+    for key in storage.list_keys(f"models/{user_id}/"):
+        models.append(key)
+    if item is None and not feedback and not records and not models:
+        raise NotFound(f"user_id: nothing is stored about {user_id!r}")
+    return {
+        "user_id": user_id,
+        "profile": profile,
+        "records": records,
+        "feedback": feedback,
+        "model_artifacts": sorted(models),
+    }
+
+
+def delete_user(storage: Storage, user_id: str) -> dict[str, int]:
+    """Remove a designer's data from every table and prefix; returns what was deleted.
+
+    Idempotent: deleting a user with nothing stored deletes nothing and does not fail. The
+    population reward model keeps only aggregate weights, no events of the user; it forgets
+    them at its next retrain.
+    """
+    events = storage.query_user(storage.feedback, user_id)
+    for event in events:
+        storage.delete_item(storage.feedback, {"user_id": user_id, "event_key": event["event_key"]})
+    profile = storage.get_item(storage.profiles, {"user_id": user_id})
+    if profile is not None:
+        storage.delete_item(storage.profiles, {"user_id": user_id})
+    objects = sum(storage.delete_prefix(prefix) for prefix in user_prefixes(user_id))
+    return {"profiles": int(profile is not None), "feedback_events": len(events), "objects": objects}

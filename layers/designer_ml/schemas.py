@@ -1,0 +1,422 @@
+"""Request and response models of every endpoint (API.md); the OpenAPI document comes from them.
+
+Request bodies are exactly what the seed's Node.js client sends, plus optional fields.
+Response models allow extra fields so a stage can add what users expect without a schema break.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from designer_ml import limits
+
+USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+
+UserId = Annotated[
+    str,
+    Field(pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The designer's id", examples=["user_123"]),
+]
+
+
+def _id_to_str(value: Any) -> Any:
+    # The Node side sends numeric ids as often as strings; both name the same record.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+RecordId = Annotated[
+    str,
+    BeforeValidator(_id_to_str),
+    Field(min_length=1, max_length=256, description="Record or image id (a number is taken as its string)"),
+]
+Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+def _count_leaves(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_count_leaves(v) for v in value.values()) + 1
+    if isinstance(value, list):
+        return sum(_count_leaves(v) for v in value) + 1
+    return 1
+
+
+def _check_values(value: Any, path: str) -> None:
+    if isinstance(value, str) and len(value) > limits.MAX_VALUE_CHARS:
+        raise ValueError(f"{path}: value longer than {limits.MAX_VALUE_CHARS} characters")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_values(v, f"{path}.{k}")
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_values(v, f"{path}[{i}]")
+
+
+class VLTRecord(BaseModel):
+    """The attribute analysis of one garment image. Any group may be missing or null; extra
+    groups and keys are kept and become features."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "1",
+                    "garment_type": "dress",
+                    "attributes": {"silhouette": "A-line", "neckline": "V-neck", "sleeveLength": "sleeveless"},
+                    "colors": {"primary": "black", "finish": "matte"},
+                    "style": {"overall": "elegant", "mood": "sophisticated"},
+                }
+            ]
+        },
+    )
+
+    id: RecordId | None = None
+    garment_type: str | list[str] | None = Field(default=None, max_length=limits.MAX_VALUE_CHARS)
+    attributes: dict[str, Any] | None = None
+    colors: dict[str, Any] | None = None
+    style: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> VLTRecord:
+        data = self.raw()
+        if _count_leaves(data) > limits.MAX_VLT_KEYS:
+            raise ValueError(f"record has more than {limits.MAX_VLT_KEYS} keys and values")
+        _check_values(data, "record")
+        return self
+
+    def raw(self) -> dict[str, Any]:
+        """The record as the client sent it (extra keys included), for the encoder."""
+        return self.model_dump(exclude_none=False)
+
+
+class PortfolioRecord(VLTRecord):
+    """A portfolio record: like a VLT record, but its id is required (assignments are keyed by it)."""
+
+    id: RecordId
+
+
+def _unique_ids(items: list[Any], field: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.id in seen:
+            raise ValueError(f"{field}[{i}]: duplicate id {item.id!r}")
+        seen.add(item.id)
+
+
+# --- common -----------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Machine-readable error code", examples=["validation_error"])
+    message: str = Field(description="What went wrong, naming the field")
+    details: list[dict[str, Any]] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every endpoint."""
+
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+# --- stage 2: style profile -------------------------------------------------------------------
+
+
+class CreateProfileRequest(BaseModel):
+    user_id: UserId
+    vlt_records: list[PortfolioRecord] = Field(min_length=1, max_length=limits.MAX_RECORDS)
+    n_clusters: int | None = Field(default=None, ge=1, le=10, description="null: chosen by BIC over 3..7")
+
+    @model_validator(mode="after")
+    def _ids(self) -> CreateProfileRequest:
+        _unique_ids(self.vlt_records, "vlt_records")
+        return self
+
+
+class UpdateProfileRequest(BaseModel):
+    user_id: UserId
+    vlt_records: list[PortfolioRecord] = Field(min_length=1, max_length=limits.MAX_RECORDS)
+
+    @model_validator(mode="after")
+    def _ids(self) -> UpdateProfileRequest:
+        _unique_ids(self.vlt_records, "vlt_records")
+        return self
+
+
+class Cluster(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    size: int
+    percentage: float
+    dominant_attributes: dict[str, list[Any]] = Field(
+        description="slot -> [value, count], the most common value of each slot in this mode"
+    )
+    style_summary: str
+
+
+class FeatureImportance(BaseModel):
+    attribute: str
+    importance: float
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    user_id: str
+    version: int
+    n_clusters: int
+    n_records: int
+    clusters: list[Cluster]
+    assignments: dict[str, int]
+    feature_importance: list[FeatureImportance] = Field(default_factory=list)
+    statistics: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    created_at: str
+    updated_at: str
+
+
+class ProfileResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    profile: Profile
+
+
+# --- stage 5: prompt optimisation -------------------------------------------------------------
+
+
+class FeedbackHistoryItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    feedback_type: Literal["like", "dislike", "outlier"] | None = None
+    prompt_used: str | None = Field(default=None, max_length=limits.MAX_PROMPT_CHARS)
+    vlt_spec: VLTRecord | None = None
+    quality_score: Unit | None = None
+
+
+class OptimizeRequest(BaseModel):
+    user_id: UserId
+    base_prompt: str | None = Field(default=None, max_length=limits.MAX_PROMPT_CHARS)
+    vlt_spec: VLTRecord
+    style_profile: dict[str, Any] | None = None
+    feedback_history: list[FeedbackHistoryItem] | None = Field(default=None, max_length=limits.MAX_FEEDBACK_HISTORY)
+    n_candidates: int | None = Field(default=None, ge=1, le=limits.MAX_CANDIDATES)
+    explore: bool = True
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+
+
+class RlhfAdjustment(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    phrase: str
+    action: Literal["added", "dropped", "kept"]
+    weight: float
+
+
+class Adjustments(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    cluster: int | None = None
+    rlhf: list[RlhfAdjustment] = Field(default_factory=list)
+    coverage: list[Any] = Field(default_factory=list)
+    persona: Any = None
+
+
+class OptimizeMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    cluster_used: int | None = None
+    style_mode: str | None = None
+    reward_model_version: int | None = None
+    candidates_scored: int
+    policy: Literal["thompson", "ucb", "greedy"]
+    seed: int | None = None
+    chosen_probability: float | None = None
+
+
+class OptimizeResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    prompt: str
+    negative_prompt: str
+    confidence: float
+    improvement: float
+    adjustments: Adjustments
+    metadata: OptimizeMetadata
+
+
+# --- stage 10: feedback -----------------------------------------------------------------------
+
+
+class FeedbackRequest(BaseModel):
+    user_id: UserId
+    generation_id: RecordId
+    asset_id: RecordId
+    feedback_type: Literal["like", "dislike", "outlier"]
+    prompt_used: str | None = Field(default=None, max_length=limits.MAX_PROMPT_CHARS)
+    vlt_spec: VLTRecord | None = None
+    quality_score: Unit | None = None
+
+
+class FeedbackResponse(BaseModel):
+    feedback_id: str
+    queued: bool
+    duplicate: bool
+
+
+class TrainRequest(BaseModel):
+    user_id: UserId
+
+
+class TrainResponse(BaseModel):
+    queued: bool
+
+
+class PhraseWeight(BaseModel):
+    phrase: str
+    weight: float
+
+
+class RewardModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    user_id: str
+    version: int
+    n_events: int
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    likes_most: list[PhraseWeight] = Field(default_factory=list)
+    dislikes_most: list[PhraseWeight] = Field(default_factory=list)
+    updated_at: str | None = None
+
+
+# --- stage 8: validation ----------------------------------------------------------------------
+
+
+class ImageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: RecordId
+    vlt: VLTRecord
+    url: str | None = Field(default=None, max_length=2048)
+    quality_score: Unit | None = None
+
+
+class ValidateRequest(BaseModel):
+    generation_id: RecordId | None = None
+    images: list[ImageIn] = Field(min_length=1, max_length=limits.MAX_VALIDATE_IMAGES)
+    target_vlt: VLTRecord
+    user_id: UserId | None = None
+    consistency_threshold: Unit = 0.6
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _vlt_present(cls, images: Any) -> Any:
+        if isinstance(images, list):
+            for i, image in enumerate(images):
+                if isinstance(image, dict) and image.get("vlt") is None:
+                    raise ValueError(f"images[{i}] (id {image.get('id')!r}): missing its vlt analysis")
+        return images
+
+    @model_validator(mode="after")
+    def _ids(self) -> ValidateRequest:
+        _unique_ids(self.images, "images")
+        return self
+
+
+class ImageValidation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    image_id: str
+    consistency_score: float
+    is_outlier: bool | None
+    outlier_score: float | None
+    is_rejected: bool
+    reasons: list[str]
+    attribute_matches: dict[str, bool]
+    vlt_analysis: dict[str, Any]
+
+
+class ValidationSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    total: int
+    passed: int
+    rejected: int
+    avg_consistency: float
+
+
+class ValidateResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    validations: list[ImageValidation]
+    summary: ValidationSummary
+    outliers: list[ImageValidation]
+    warnings: list[str] = Field(default_factory=list)
+
+
+# --- stage 9: diverse selection ---------------------------------------------------------------
+
+
+class SelectRequest(BaseModel):
+    # repr=False: Powertools logs f"{route_args}" eagerly (even at INFO), and the repr of 200
+    # images cost ~3 ms of the 15 ms select budget.
+    images: list[ImageIn] = Field(min_length=1, max_length=limits.MAX_SELECT_IMAGES, repr=False)
+    target_count: int = Field(ge=1, le=limits.MAX_SELECT_IMAGES)
+    diversity_weight: Unit = 0.7
+    quality_weight: Unit = 0.3
+    user_id: UserId | None = None
+    method: Literal["greedy", "sample"] = "greedy"
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _ids(self) -> SelectRequest:
+        _unique_ids(self.images, "images")
+        return self
+
+
+class Coverage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    per_attribute: dict[str, Any]
+    gaps: list[Any]
+
+
+class SelectResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    selected: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    diversity_score: float
+    coverage: Coverage
+    warnings: list[str] = Field(default_factory=list)
+
+
+# --- a designer's data ------------------------------------------------------------------------
+
+
+class UserExport(BaseModel):
+    """Everything stored about one designer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    user_id: str
+    profile: dict[str, Any] | None
+    records: dict[str, Any]
+    feedback: list[dict[str, Any]]
+    model_artifacts: list[str]
+
+
+class UserDeletion(BaseModel):
+    user_id: str
+    deleted: dict[str, int] = Field(description="Items and objects removed, by kind")

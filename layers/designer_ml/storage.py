@@ -1,0 +1,296 @@
+"""Every DynamoDB, S3 and SQS call of the service, behind one small interface.
+
+``ClientError`` never leaves this module: a lost conditional write becomes
+:class:`~designer_ml.errors.VersionConflict` (callers re-read and retry), a missing object
+``None``, anything else :class:`~designer_ml.errors.StorageUnavailable`. Items are stored with
+plain numbers (floats as ``Decimal`` on the way in, back to ``int``/``float`` on the way out).
+boto3 clients are created once per process and honour ``AWS_ENDPOINT_URL`` (moto locally).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from designer_ml.errors import StorageUnavailable, VersionConflict
+from designer_ml.observability import logger
+from designer_ml.settings import Settings, get_settings
+
+_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=10)
+
+
+def to_dynamo(value: Any) -> Any:
+    """Python value -> DynamoDB-safe value (floats as Decimal, recursively)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {k: to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def from_dynamo(value: Any) -> Any:
+    """DynamoDB value -> plain Python (Decimal as int or float, recursively)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [from_dynamo(v) for v in value]
+    return value
+
+
+class Storage:
+    """The service's tables, bucket and queue.
+
+    Parameters
+    ----------
+    settings : Settings
+        Table, bucket and queue names.
+    session : boto3.session.Session, optional
+        Session to build clients from (tests may pass their own).
+    """
+
+    def __init__(self, settings: Settings, session: boto3.session.Session | None = None):
+        self.settings = settings
+        self._session = session or boto3.session.Session()
+        self._resource: Any = None
+        self._s3: Any = None
+        self._sqs: Any = None
+
+    # -- clients (created once, on first use) ----------------------------------------------
+    @property
+    def dynamodb(self) -> Any:
+        if self._resource is None:
+            self._resource = self._session.resource("dynamodb", config=_CONFIG)
+        return self._resource
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = self._session.client("s3", config=_CONFIG)
+        return self._s3
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = self._session.client("sqs", config=_CONFIG)
+        return self._sqs
+
+    def table(self, name: str) -> Any:
+        return self.dynamodb.Table(name)
+
+    @property
+    def profiles(self) -> Any:
+        return self.table(self.settings.profiles_table)
+
+    @property
+    def feedback(self) -> Any:
+        return self.table(self.settings.feedback_table)
+
+    # -- DynamoDB ------------------------------------------------------------------------------
+    def get_item(self, table: Any, key: Mapping[str, Any], consistent: bool = True) -> dict[str, Any] | None:
+        try:
+            item = table.get_item(Key=dict(key), ConsistentRead=consistent).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("read", table.name, exc) from exc
+        return from_dynamo(item) if item is not None else None
+
+    def put_item(self, table: Any, item: Mapping[str, Any], only_if_absent: str | None = None) -> bool:
+        """Put an item; with ``only_if_absent`` (a key attribute) return False if it exists."""
+        kwargs: dict[str, Any] = {"Item": to_dynamo(dict(item))}
+        if only_if_absent:
+            kwargs["ConditionExpression"] = "attribute_not_exists(#k)"
+            kwargs["ExpressionAttributeNames"] = {"#k": only_if_absent}
+        try:
+            table.put_item(**kwargs)
+        except ClientError as exc:
+            if _is_conditional(exc):
+                return False
+            raise _unavailable("write", table.name, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("write", table.name, exc) from exc
+        return True
+
+    def put_versioned(
+        self,
+        table: Any,
+        key: Mapping[str, Any],
+        attributes: Mapping[str, Any],
+        expected_version: int | None,
+        version_attribute: str = "version",
+    ) -> int:
+        """Set ``attributes`` and bump the version, only if the stored version is the expected one.
+
+        ``expected_version=None`` means the item must not exist yet. Attributes not named are
+        left as they are (other stages keep their own attributes on the same item). Returns the
+        new version; raises :class:`VersionConflict` when another writer got there first.
+        """
+        new_version = (expected_version or 0) + 1
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        values = {f":a{i}": to_dynamo(value) for i, value in enumerate(attributes.values())}
+        sets = [f"#a{i} = :a{i}" for i in range(len(attributes))] + ["#v = :new"]
+        names["#v"] = version_attribute
+        values[":new"] = new_version
+        if expected_version is None:
+            condition = "attribute_not_exists(#v)"
+        else:
+            condition = "#v = :old"
+            values[":old"] = expected_version
+        try:
+            table.update_item(
+                Key=dict(key),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _is_conditional(exc):
+                raise VersionConflict(f"{table.name} {dict(key)}: version moved on") from exc
+            raise _unavailable("write", table.name, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("write", table.name, exc) from exc
+        return new_version
+
+    def set_attributes(
+        self, table: Any, key: Mapping[str, Any], attributes: Mapping[str, Any], must_exist: str | None = None
+    ) -> bool:
+        """Set some attributes of an item without touching its version (e.g. coverage gaps).
+
+        With ``must_exist`` (a key attribute), do nothing and return False when there is no item.
+        """
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        values = {f":a{i}": to_dynamo(value) for i, value in enumerate(attributes.values())}
+        kwargs: dict[str, Any] = {
+            "Key": dict(key),
+            "UpdateExpression": "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if must_exist:
+            kwargs["ConditionExpression"] = "attribute_exists(#k)"
+            names["#k"] = must_exist
+        try:
+            table.update_item(**kwargs)
+        except ClientError as exc:
+            if _is_conditional(exc):
+                return False
+            raise _unavailable("write", table.name, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("write", table.name, exc) from exc
+        return True
+
+    def query_user(self, table: Any, user_id: str) -> list[dict[str, Any]]:
+        """Every item of one user (all pages)."""
+        from boto3.dynamodb.conditions import Key
+
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("user_id").eq(user_id), "ConsistentRead": True}
+        try:
+            while True:
+                page = table.query(**kwargs)
+                items.extend(from_dynamo(i) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    return items
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("read", table.name, exc) from exc
+
+    def delete_item(self, table: Any, key: Mapping[str, Any]) -> None:
+        try:
+            table.delete_item(Key=dict(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("delete", table.name, exc) from exc
+
+    # -- S3 ------------------------------------------------------------------------------------
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
+                  metadata: Mapping[str, str] | None = None) -> None:
+        try:
+            self.s3.put_object(
+                Bucket=self.settings.artifacts_bucket, Key=key, Body=data, ContentType=content_type,
+                Metadata={k: str(v) for k, v in (metadata or {}).items()},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("write", f"s3://{self.settings.artifacts_bucket}/{key}", exc) from exc
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+        try:
+            return self.s3.get_object(Bucket=self.settings.artifacts_bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise _unavailable("read", f"s3://{self.settings.artifacts_bucket}/{key}", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("read", f"s3://{self.settings.artifacts_bucket}/{key}", exc) from exc
+
+    def put_json(self, key: str, document: Any) -> None:
+        self.put_bytes(key, json.dumps(document, separators=(",", ":")).encode(), "application/json")
+
+    def get_json(self, key: str) -> Any | None:
+        data = self.get_bytes(key)
+        return None if data is None else json.loads(data)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        try:
+            paginator = self.s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.settings.artifacts_bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("list", f"s3://{self.settings.artifacts_bucket}/{prefix}", exc) from exc
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.list_keys(prefix))
+        try:
+            for start in range(0, len(keys), 1000):
+                chunk = keys[start : start + 1000]
+                self.s3.delete_objects(
+                    Bucket=self.settings.artifacts_bucket,
+                    Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("delete", f"s3://{self.settings.artifacts_bucket}/{prefix}", exc) from exc
+        return len(keys)
+
+    # -- SQS -----------------------------------------------------------------------------------
+    def send_message(self, body: Mapping[str, Any], delay_seconds: int = 0) -> str:
+        try:
+            answer = self.sqs.send_message(
+                QueueUrl=self.settings.retrain_queue_url,
+                MessageBody=json.dumps(body, separators=(",", ":")),
+                DelaySeconds=max(0, min(900, int(delay_seconds))),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable("send", "retrain queue", exc) from exc
+        return str(answer["MessageId"])
+
+
+def _is_conditional(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _unavailable(action: str, where: str, exc: Exception) -> StorageUnavailable:
+    logger.warning("storage call failed", extra={"action": action, "where": where, "error": str(exc)})
+    return StorageUnavailable(f"storage unavailable: could not {action} {where}; retry later")
+
+
+@lru_cache(maxsize=1)
+def get_storage() -> Storage:
+    """The process's storage (clients created once per warm container)."""
+    return Storage(get_settings())
+
+
+def reset_for_tests() -> None:
+    """Forget cached settings and clients (tests that change the environment call this)."""
+    get_storage.cache_clear()
+    get_settings.cache_clear()

@@ -1,0 +1,128 @@
+"""The storage interface against moto, with the template's own tables, bucket and queue."""
+
+import json
+import threading
+
+import pytest
+from botocore.exceptions import ClientError
+
+from designer_ml.errors import StorageUnavailable, VersionConflict
+from designer_ml.privacy import delete_user, export_user
+from designer_ml.settings import Settings
+from designer_ml.storage import Storage
+
+
+@pytest.fixture
+def storage(aws_env):
+    return Storage(Settings.from_env())
+
+
+def test_versioned_write_creates_then_requires_the_expected_version(storage):
+    # Given no profile
+    key = {"user_id": "u1"}
+    # When it is created and updated with the right versions
+    assert storage.put_versioned(storage.profiles, key, {"document": "{}"}, None) == 1
+    assert storage.put_versioned(storage.profiles, key, {"document": '{"a": 1.5}'}, 1) == 2
+    # Then a writer holding an old version loses, and creating twice loses too
+    with pytest.raises(VersionConflict):
+        storage.put_versioned(storage.profiles, key, {"document": "stale"}, 1)
+    with pytest.raises(VersionConflict):
+        storage.put_versioned(storage.profiles, key, {"document": "again"}, None)
+    item = storage.get_item(storage.profiles, key)
+    assert item["version"] == 2 and item["document"] == '{"a": 1.5}'
+
+
+def test_versioned_write_keeps_other_stages_attributes(storage):
+    # Given a profile on which another stage stored coverage gaps
+    key = {"user_id": "u1"}
+    storage.put_versioned(storage.profiles, key, {"document": "{}"}, None)
+    assert storage.set_attributes(storage.profiles, key, {"coverage_gaps": [{"attribute": "x", "value": 0.5}]},
+                                  must_exist="user_id")
+    # When the profile is updated
+    storage.put_versioned(storage.profiles, key, {"document": "{}"}, 1)
+    # Then the gaps survive, with floats back as floats
+    assert storage.get_item(storage.profiles, key)["coverage_gaps"] == [{"attribute": "x", "value": 0.5}]
+    # And setting attributes on a missing item with must_exist does nothing
+    assert not storage.set_attributes(storage.profiles, {"user_id": "ghost"}, {"a": 1}, must_exist="user_id")
+    assert storage.get_item(storage.profiles, {"user_id": "ghost"}) is None
+
+
+def test_concurrent_versioned_writers_exactly_one_wins_per_version(storage):
+    # Given 10 writers racing from version 1
+    key = {"user_id": "u1"}
+    storage.put_versioned(storage.profiles, key, {"document": "{}"}, None)
+    wins, losses = [], []
+
+    def write(i):
+        try:
+            storage.put_versioned(storage.profiles, key, {"document": str(i)}, 1)
+            wins.append(i)
+        except VersionConflict:
+            losses.append(i)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then exactly one wins and the others are told to retry
+    assert len(wins) == 1 and len(losses) == 9
+
+
+def test_put_if_absent_and_query(storage):
+    item = {"user_id": "u1", "event_key": "g1#a1", "feedback_type": "like", "quality_score": 0.7}
+    assert storage.put_item(storage.feedback, item, only_if_absent="event_key")
+    assert not storage.put_item(storage.feedback, item, only_if_absent="event_key")
+    storage.put_item(storage.feedback, dict(item, event_key="g1#a2"))
+    storage.put_item(storage.feedback, dict(item, user_id="u2"))
+    events = storage.query_user(storage.feedback, "u1")
+    assert sorted(e["event_key"] for e in events) == ["g1#a1", "g1#a2"]
+    assert events[0]["quality_score"] == 0.7
+
+
+def test_objects_round_trip_and_missing_is_none(storage):
+    storage.put_json("records/u1/v1.json", [{"id": "1"}])
+    storage.put_bytes("models/u1/style/v1/style.onnx", b"\x00\x01")
+    assert storage.get_json("records/u1/v1.json") == [{"id": "1"}]
+    assert storage.get_bytes("models/u1/style/v1/style.onnx") == b"\x00\x01"
+    assert storage.get_bytes("models/u1/nothing") is None
+    assert sorted(storage.list_keys("models/u1/")) == ["models/u1/style/v1/style.onnx"]
+
+
+def test_queue_message_is_sent(storage, aws_env):
+    storage.send_message({"user_id": "u1"})
+    sqs = aws_env.client("sqs")
+    got = sqs.receive_message(QueueUrl=storage.settings.retrain_queue_url, WaitTimeSeconds=1)
+    assert json.loads(got["Messages"][0]["Body"]) == {"user_id": "u1"}
+
+
+def test_client_errors_become_domain_errors(storage, aws_env):
+    # Given a backend failing every S3 call (a fault injected into the real boto3 client)
+    def fail(**kwargs):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "boom"}}, "GetObject")
+
+    storage.s3.meta.events.register("before-call.s3.GetObject", fail)
+    # Then the caller sees a domain error that says retry, never a ClientError
+    with pytest.raises(StorageUnavailable):
+        storage.get_bytes("records/u1/v1.json")
+
+
+def test_export_and_delete_a_designer(storage):
+    # Given everything a designer can have stored, and another designer with a similar id
+    for user in ("u1", "u10"):
+        storage.put_versioned(storage.profiles, {"user_id": user}, {"document": json.dumps({"v": 1})}, None)
+        storage.put_item(storage.feedback, {"user_id": user, "event_key": "g#a", "feedback_type": "like"})
+        storage.put_json(f"records/{user}/v1.json", [{"id": "1"}])
+        storage.put_bytes(f"models/{user}/style/v1/style.onnx", b"x")
+    # When u1 exports, then deletes
+    exported = export_user(storage, "u1")
+    deleted = delete_user(storage, "u1")
+    # Then the export held all of it, and nothing of u1 is left anywhere, while u10 is intact
+    assert exported["profile"]["document"] == {"v": 1}
+    assert list(exported["records"]) == ["records/u1/v1.json"]
+    assert exported["model_artifacts"] == ["models/u1/style/v1/style.onnx"]
+    assert deleted == {"profiles": 1, "feedback_events": 1, "objects": 2}
+    assert storage.get_item(storage.profiles, {"user_id": "u1"}) is None
+    assert storage.query_user(storage.feedback, "u1") == []
+    assert list(storage.list_keys("records/u1/")) == [] and list(storage.list_keys("models/u1/")) == []
+    assert export_user(storage, "u10")["feedback"]
