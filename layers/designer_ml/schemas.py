@@ -372,12 +372,44 @@ class SelectRequest(BaseModel):
     # repr=False: Powertools logs f"{route_args}" eagerly (even at INFO), and the repr of 200
     # images cost ~3 ms of the 15 ms select budget.
     images: list[ImageIn] = Field(min_length=1, max_length=limits.MAX_SELECT_IMAGES, repr=False)
-    target_count: int = Field(ge=1, le=limits.MAX_SELECT_IMAGES)
-    diversity_weight: Unit = 0.7
-    quality_weight: Unit = 0.3
-    user_id: UserId | None = None
-    method: Literal["greedy", "sample"] = "greedy"
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    target_count: int = Field(
+        ge=1,
+        le=limits.MAX_SELECT_IMAGES,
+        description="Images to select; more than the pool selects the whole pool, ranked, with a warning.",
+    )
+    diversity_weight: Unit = Field(
+        default=0.7,
+        description=(
+            "Weight of diversity in the DPP objective quality_weight*sum(u_i) + diversity_weight*log det S_Y "
+            "(S: attribute similarity of the selected images). Only the ratio of the two weights matters: "
+            "L = diag(q) S diag(q), q_i = exp(a*u_i), a = quality_weight / (2*max(diversity_weight, 0.01)), "
+            "positive semidefinite for every pair. 0: quality decides, diversity only breaks near-ties."
+        ),
+    )
+    quality_weight: Unit = Field(
+        default=0.3,
+        description=(
+            "Weight of image quality u_i: quality_score (0.5 when absent), averaged with the designer's learned "
+            "reward when user_id has one. 0: quality is ignored."
+        ),
+    )
+    user_id: UserId | None = Field(
+        default=None,
+        description=(
+            "Designer whose reward model refines quality and whose style modes define coverage.gaps; the gaps "
+            "are stored on the profile for the next optimize."
+        ),
+    )
+    method: Literal["greedy", "sample"] = Field(
+        default="greedy",
+        description=(
+            "greedy: deterministic greedy MAP (Chen, Zhang and Zhou 2018), the default; sample: one exact "
+            "k-DPP sample of exactly target_count images."
+        ),
+    )
+    seed: int | None = Field(
+        default=None, ge=0, le=2**32 - 1, description="Seed of method sample; echoed in metadata.seed."
+    )
 
     @model_validator(mode="after")
     def _ids(self) -> SelectRequest:
