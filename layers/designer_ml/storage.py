@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,7 +24,59 @@ from designer_ml.errors import StorageUnavailable, VersionConflict
 from designer_ml.observability import logger
 from designer_ml.settings import Settings, get_settings
 
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=10)
+
+
+class Table:
+    """One DynamoDB table with the resource layer's call shapes, on the low-level client.
+
+    boto3's resource layer costs ~0.1 s more of every cold start than the client (measured in
+    bench/bench_coldstart.py); items are (de)serialised here with boto3's own type serializer.
+    """
+
+    def __init__(self, storage: Storage, name: str):
+        self._storage = storage
+        self.name = name
+
+    @property
+    def _client(self) -> Any:
+        return self._storage.dynamodb
+
+    @staticmethod
+    def _dump(mapping: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: _SERIALIZER.serialize(v) for k, v in mapping.items()}
+
+    @staticmethod
+    def _load(mapping: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: _DESERIALIZER.deserialize(v) for k, v in mapping.items()}
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        for field in ("Key", "Item", "ExpressionAttributeValues"):
+            if field in kwargs:
+                kwargs[field] = self._dump(kwargs[field])
+        answer = getattr(self._client, operation)(TableName=self.name, **kwargs)
+        if "Item" in answer:
+            answer["Item"] = self._load(answer["Item"])
+        if "Items" in answer:
+            answer["Items"] = [self._load(i) for i in answer["Items"]]
+        return answer
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("get_item", **kwargs)
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("put_item", **kwargs)
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("update_item", **kwargs)
+
+    def delete_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("delete_item", **kwargs)
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("query", **kwargs)
 
 
 def to_dynamo(value: Any) -> Any:
@@ -62,16 +115,16 @@ class Storage:
     def __init__(self, settings: Settings, session: boto3.session.Session | None = None):
         self.settings = settings
         self._session = session or boto3.session.Session()
-        self._resource: Any = None
+        self._dynamodb: Any = None
         self._s3: Any = None
         self._sqs: Any = None
 
     # -- clients (created once, on first use) ----------------------------------------------
     @property
     def dynamodb(self) -> Any:
-        if self._resource is None:
-            self._resource = self._session.resource("dynamodb", config=_CONFIG)
-        return self._resource
+        if self._dynamodb is None:
+            self._dynamodb = self._session.client("dynamodb", config=_CONFIG)
+        return self._dynamodb
 
     @property
     def s3(self) -> Any:
@@ -85,8 +138,8 @@ class Storage:
             self._sqs = self._session.client("sqs", config=_CONFIG)
         return self._sqs
 
-    def table(self, name: str) -> Any:
-        return self.dynamodb.Table(name)
+    def table(self, name: str) -> Table:
+        return Table(self, name)
 
     @property
     def profiles(self) -> Any:
@@ -189,12 +242,44 @@ class Storage:
             raise _unavailable("write", table.name, exc) from exc
         return True
 
+    def update_expression(
+        self,
+        table: Any,
+        key: Mapping[str, Any],
+        expression: str,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        condition: str | None = None,
+    ) -> bool:
+        """Apply an UpdateExpression that the helpers above cannot express (list appends,
+        REMOVE, ADD), under an optional ConditionExpression; False when the condition failed.
+        """
+        kwargs: dict[str, Any] = {"Key": dict(key), "UpdateExpression": expression}
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        if values:
+            kwargs["ExpressionAttributeValues"] = to_dynamo(dict(values))
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            table.update_item(**kwargs)
+        except ClientError as exc:
+            if _is_conditional(exc):
+                return False
+            raise _unavailable("write", table.name, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("write", table.name, exc) from exc
+        return True
+
     def query_user(self, table: Any, user_id: str) -> list[dict[str, Any]]:
         """Every item of one user (all pages)."""
-        from boto3.dynamodb.conditions import Key
-
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("user_id").eq(user_id), "ConsistentRead": True}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "#u = :u",
+            "ExpressionAttributeNames": {"#u": "user_id"},
+            "ExpressionAttributeValues": {":u": user_id},
+            "ConsistentRead": True,
+        }
         try:
             while True:
                 page = table.query(**kwargs)
