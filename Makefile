@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8001
 PYTEST_ARGS ?=
+LOCAL_STATE_FILE ?= .local/state.json
 
 .PHONY: run test bench openapi lint demo clean
 
@@ -16,9 +17,10 @@ $(STAMP): requirements-dev.lock layers/pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e layers/
 	touch $(STAMP)
 
-## run: the service on http://$(HOST):$(PORT), backed by an embedded moto server
+## run: the service on http://$(HOST):$(PORT), backed by an embedded moto server; tables and
+## bucket are kept in $(LOCAL_STATE_FILE) across restarts (LOCAL_STATE_FILE= to start empty)
 run: $(STAMP)
-	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m local.server
+	HOST=$(HOST) PORT=$(PORT) LOCAL_STATE_FILE=$(LOCAL_STATE_FILE) $(BIN)/python -m local.server
 
 ## test: the whole suite (unit, moto integration, infra, local end-to-end)
 test: $(STAMP) clients/node/node_modules/.installed
@@ -32,7 +34,12 @@ clients/node/node_modules/.installed: clients/node/package-lock.json
 ## openapi: regenerate the committed OpenAPI document from the models
 openapi: $(STAMP)
 	$(BIN)/python -m local.openapi
+	$(BIN)/python docs/gen_api.py
 	node clients/node/scripts/gen-types.js
+
+## demo: one designer's journey against ML_SERVICE_URL (or a local server it starts); writes demo/report.html
+demo: $(STAMP)
+	$(BIN)/python demo/run.py $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
