@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.profile_data import HM_PATH, planted_portfolio  # noqa: E402
+from bench.bench_profile import HM_PATH, planted_portfolio  # noqa: E402
 from designer_ml.validation.novelty import NoveltyScorer, fit_novelty, novelty_features  # noqa: E402
 from designer_ml.vlt import Vocabulary, parse_record  # noqa: E402
 
@@ -263,7 +263,7 @@ def off_style_real(quick: bool) -> tuple[dict[str, Any], list[list[Any]], list[f
 
 def wrong_spec(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
     """Targets from planted records with every main slot set; images differ in exactly one slot."""
-    from bench.profile_data import POOLS
+    from bench.bench_profile import POOLS
     from designer_ml.schemas import ImageIn, VLTRecord
     from designer_ml.validation.service import validate_images
 

@@ -17,3 +17,5 @@ MAX_PROMPT_CHARS = 4_000
 # Keys per VLT record (all groups together) and characters per value.
 MAX_VLT_KEYS = 200
 MAX_VALUE_CHARS = 200
+# Records one style profile holds after updates (the fit stays synchronous up to here).
+MAX_PORTFOLIO_RECORDS = 20_000
