@@ -28,6 +28,34 @@ def _api_apps() -> list[Any]:
     return apps
 
 
+# API Gateway's answer (the template's GatewayResponses, in the one error shape) without the key.
+FORBIDDEN_RESPONSE = {
+    "description": "Missing or wrong API key (x-api-key)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+}
+
+
+def _keyed_routes() -> dict[tuple[str, str], bool]:
+    """(method, path) -> whether API Gateway asks for the key there (template.yaml's Auth)."""
+    return {
+        (route.method.lower(), route.path): route.api_key_required
+        for spec in cloud.functions(cloud.load_template())
+        for route in spec.api_routes
+    }
+
+
+def _keep_success_answers(app: Any) -> None:
+    """Give every route with ``responses=`` but no 2xx entry a 200 entry without content.
+
+    Powertools documents the return model only when a route passes no ``responses`` or a 2xx
+    entry without ``content``; ``responses=ERROR_RESPONSES`` alone would leave the operation
+    with no success answer in the document (clients and schemathesis then reject every 200).
+    """
+    for route in app._static_routes + app._dynamic_routes:  # no public list of routes
+        if route.responses and not any(200 <= int(code) < 300 for code in route.responses):
+            route.responses = {200: {"description": "Successful Response"}, **route.responses}
+
+
 def build_document() -> dict[str, Any]:
     from designer_ml import __version__
     from designer_ml.api import ERROR_RESPONSES
@@ -36,10 +64,18 @@ def build_document() -> dict[str, Any]:
 
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
+    keyed = _keyed_routes()
     for app in _api_apps():
+        _keep_success_answers(app)
         doc = json.loads(app.get_openapi_json_schema(title=TITLE, version=__version__))
         for path, ops in doc.get("paths", {}).items():
-            for op in ops.values():
+            for method, op in ops.items():
+                # Which operations need x-api-key, so that clients and fuzzers know (/health does not).
+                if keyed.get((method, path), True):
+                    op["security"] = [{"api_key": []}]
+                    op.setdefault("responses", {}).setdefault("403", FORBIDDEN_RESPONSE)
+                else:
+                    op["security"] = []
                 responses = op.setdefault("responses", {})
                 # Powertools' own validation shapes; ours replace them
                 for status in ("422", "500"):

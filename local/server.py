@@ -9,7 +9,9 @@ Environment: ``HOST`` (127.0.0.1), ``PORT`` (8001; 0 picks a free port), ``API_K
 routes that require a key answer 403 without a matching ``x-api-key``), ``AWS_ENDPOINT_URL``,
 ``LOCAL_SQS_VISIBILITY_TIMEOUT`` (seconds a failed message stays invisible before its retry;
 2 by default, so retries and the DLQ happen within seconds), ``LOCAL_STACK_PREFIX``
-(resource name prefix, ``designer-ml-local``).
+(resource name prefix, ``designer-ml-local``), ``LOCAL_STATE_FILE`` (tables and bucket are
+restored from this file at start and written to it on a clean stop; unset: nothing is kept;
+``make run`` sets ``.local/state.json``; see local/state.py).
 """
 
 from __future__ import annotations
@@ -407,6 +409,7 @@ class LocalService:
         visibility_timeout_s: int | None = DEFAULT_VISIBILITY_TIMEOUT_S,
         pollers: bool = True,
         api_timeout_s: float = API_TIMEOUT_S,
+        state_file: str | Path | None = None,
     ) -> None:
         self.template_path = template_path
         self.host = host
@@ -416,6 +419,8 @@ class LocalService:
         self.visibility_timeout_s = visibility_timeout_s
         self.run_pollers = pollers
         self.api_timeout_s = api_timeout_s
+        self.state_file = Path(state_file) if state_file else None
+        self._state_ready = False
         self._requested_endpoint = endpoint if endpoint is not None else os.environ.get("AWS_ENDPOINT_URL") or None
         self.endpoint: str | None = None
         self.embedded_moto = False
@@ -477,6 +482,12 @@ class LocalService:
         self._set_env("POWERTOOLS_TRACE_DISABLED", "true", only_if_unset=True)
 
         self.physical = cloud.create_resources(template, self.endpoint, prefix=self.prefix)
+        if self.state_file is not None:
+            from local import state
+
+            restored = state.load(self.state_file, self._aws_client, self.physical)
+            logger.info("local data: %s from %s", restored or "nothing yet", self.state_file)
+            self._state_ready = True
         specs = cloud.functions(template, self.physical)
         environment: dict[str, str] = {}
         for spec in specs:
@@ -556,6 +567,18 @@ class LocalService:
             return TIMED_OUT
         return outcome[0]
 
+    def _aws_client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.physical.region, endpoint_url=self.endpoint)
+
+    def save_state(self) -> None:
+        """Write the tables and the bucket to ``state_file`` (no-op without one)."""
+        if self.state_file is None or not self._state_ready:
+            return
+        from local import state
+
+        state.save(self.state_file, self._aws_client, self.physical)
+        logger.info("local data saved to %s", self.state_file)
+
     def stop(self) -> None:
         for poller in self.pollers:
             poller.request_stop()
@@ -566,6 +589,11 @@ class LocalService:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+        try:
+            self.save_state()
+        except Exception:
+            logger.exception("local data not saved to %s", self.state_file)
+        self._state_ready = False
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -611,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key=os.environ.get("API_KEY"),
         prefix=args.prefix,
         visibility_timeout_s=args.visibility_timeout if args.visibility_timeout >= 0 else None,
+        state_file=os.environ.get("LOCAL_STATE_FILE") or None,
     )
     stopping = threading.Event()
 

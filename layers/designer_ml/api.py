@@ -24,7 +24,9 @@ from designer_ml.observability import logger
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-# Documented error answers of every operation (OpenAPI `responses`).
+# Documented error answers of every operation (OpenAPI `responses`). `make openapi` adds them to
+# every operation; a route passing them as `responses=` must also name its 2xx answer, or
+# Powertools leaves the success schema out (local/openapi.py puts a 200 back if none is named).
 ERROR_RESPONSES: dict[int, dict[str, Any]] = {
     status: {
         "description": text,
@@ -97,6 +99,24 @@ def _too_long_limit(err: dict[str, Any]) -> int | None:
     return None
 
 
+def _unroutable_parameter(app: APIGatewayRestResolver, method: str, path: str) -> tuple[str, str] | None:
+    """(name, value) of the path parameter that kept ``method path`` from its route, else None.
+
+    API Gateway hands ``/users/a\\b/export`` to the function (``{user_id}`` is any one segment);
+    Powertools' route regex refuses some characters there and would answer "no route": this
+    names the parameter instead, so the client learns which field is wrong.
+    """
+    for route in app._dynamic_routes:  # Powertools keeps no public list of routes
+        if route.method != method.upper():
+            continue
+        pattern = re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", re.escape(route.path).replace(r"\<", "<").replace(r"\>", ">"))
+        found = re.fullmatch(pattern, path)
+        if found:
+            name, value = next(iter(found.groupdict().items()))
+            return name, value
+    return None
+
+
 def create_app() -> APIGatewayRestResolver:
     """A resolver validating bodies against the pydantic models, answering errors in one shape."""
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_loads)
@@ -107,8 +127,16 @@ def create_app() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(400, "bad_request", "body is not valid JSON", _rid())
+        invalid = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if invalid is not None:
+            # Say what the parser choked on (NaN, Infinity, a stray character) and where.
+            reason = str((invalid.get("ctx") or {}).get("error") or "").strip()
+            loc = invalid.get("loc") or ()
+            # _reject_constant knows the token, not its position.
+            positioned = len(loc) > 1 and isinstance(loc[1], int) and not reason.endswith("is not valid JSON")
+            where = f" at character {loc[1]}" if positioned else ""
+            message = f"body is not valid JSON{where}" + (f": {reason}" if reason else "")
+            return error_response(400, "bad_request", message, _rid())
         details = [
             {"field": _loc_to_field(e.get("loc", ())), "message": str(e.get("msg", "")), "type": e.get("type")}
             for e in errors
@@ -134,7 +162,12 @@ def create_app() -> APIGatewayRestResolver:
 
     @app.not_found
     def _not_found(exc: NotFoundError) -> Response:
-        return error_response(404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}", _rid())
+        method, path = app.current_event.http_method, app.current_event.path
+        bad = _unroutable_parameter(app, method, path)
+        if bad is not None:
+            name, value = bad
+            return error_response(422, "validation_error", f"{name}: {value!r} has characters it cannot hold", _rid())
+        return error_response(404, "not_found", f"no route {method} {path}", _rid())
 
     @app.exception_handler(Exception)
     def _bug(exc: Exception) -> Response:

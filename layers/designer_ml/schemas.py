@@ -6,6 +6,7 @@ Response models allow extra fields so a stage can add what users expect without 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -34,7 +35,21 @@ RecordId = Annotated[
     BeforeValidator(_id_to_str),
     Field(min_length=1, max_length=256, description="Record or image id (a number is taken as its string)"),
 ]
-Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+def _number_only(value: Any) -> Any:
+    # Lax pydantic reads true as 1 and "0.5" as 0.5; the documented type is a JSON number
+    # (schemathesis found `"diversity_weight": true` answered 200).
+    if isinstance(value, bool | str):
+        raise ValueError(f"must be a number, not {type(value).__name__}")
+    return value
+
+
+Number = BeforeValidator(_number_only)
+Unit = Annotated[float, Number, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+MAX_NUMBER = 1e125
 
 
 def _count_leaves(value: Any) -> int:
@@ -48,6 +63,12 @@ def _count_leaves(value: Any) -> int:
 def _check_values(value: Any, path: str) -> None:
     if isinstance(value, str) and len(value) > limits.MAX_VALUE_CHARS:
         raise ValueError(f"{path}: value longer than {limits.MAX_VALUE_CHARS} characters")
+    # JSON numbers past float range (1e400) parse as infinity, and DynamoDB stores numbers up to
+    # 9.9e125 with 38 digits: a record holding a larger one could never be stored.
+    if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_NUMBER):
+        raise ValueError(f"{path}: number out of range (at most {MAX_NUMBER:g} in magnitude)")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**38:
+        raise ValueError(f"{path}: number out of range (at most 38 digits)")
     if isinstance(value, dict):
         for k, v in value.items():
             _check_values(v, f"{path}.{k}")
@@ -135,7 +156,7 @@ class Health(BaseModel):
 class CreateProfileRequest(BaseModel):
     user_id: UserId
     vlt_records: list[PortfolioRecord] = Field(min_length=1, max_length=limits.MAX_RECORDS)
-    n_clusters: int | None = Field(default=None, ge=1, le=10, description="null: chosen by BIC over 3..7")
+    n_clusters: Annotated[int | None, Number] = Field(default=None, ge=1, le=10, description="null: chosen by BIC over 3..7")
 
     @model_validator(mode="after")
     def _ids(self) -> CreateProfileRequest:
@@ -211,9 +232,9 @@ class OptimizeRequest(BaseModel):
     vlt_spec: VLTRecord
     style_profile: dict[str, Any] | None = None
     feedback_history: list[FeedbackHistoryItem] | None = Field(default=None, max_length=limits.MAX_FEEDBACK_HISTORY)
-    n_candidates: int | None = Field(default=None, ge=1, le=limits.MAX_CANDIDATES)
-    explore: bool = True
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    n_candidates: Annotated[int | None, Number] = Field(default=None, ge=1, le=limits.MAX_CANDIDATES)
+    explore: Annotated[bool, Field(strict=True)] = True
+    seed: Annotated[int | None, Number] = Field(default=None, ge=0, le=2**32 - 1)
 
 
 class RlhfAdjustment(BaseModel):
@@ -372,7 +393,7 @@ class SelectRequest(BaseModel):
     # repr=False: Powertools logs f"{route_args}" eagerly (even at INFO), and the repr of 200
     # images cost ~3 ms of the 15 ms select budget.
     images: list[ImageIn] = Field(min_length=1, max_length=limits.MAX_SELECT_IMAGES, repr=False)
-    target_count: int = Field(
+    target_count: Annotated[int, Number] = Field(
         ge=1,
         le=limits.MAX_SELECT_IMAGES,
         description="Images to select; more than the pool selects the whole pool, ranked, with a warning.",
@@ -407,7 +428,7 @@ class SelectRequest(BaseModel):
             "k-DPP sample of exactly target_count images."
         ),
     )
-    seed: int | None = Field(
+    seed: Annotated[int | None, Number] = Field(
         default=None, ge=0, le=2**32 - 1, description="Seed of method sample; echoed in metadata.seed."
     )
 

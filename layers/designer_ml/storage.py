@@ -61,6 +61,8 @@ class Table:
             answer["Item"] = self._load(answer["Item"])
         if "Items" in answer:
             answer["Items"] = [self._load(i) for i in answer["Items"]]
+        if "Attributes" in answer:
+            answer["Attributes"] = self._load(answer["Attributes"])
         return answer
 
     def get_item(self, **kwargs: Any) -> dict[str, Any]:
@@ -82,7 +84,9 @@ class Table:
 def to_dynamo(value: Any) -> Any:
     """Python value -> DynamoDB-safe value (floats as Decimal, recursively)."""
     if isinstance(value, float):
-        return Decimal(repr(value))
+        # DynamoDB's smallest magnitude is 1e-130: anything smaller is stored as the 0 it rounds to
+        # (ValidationException otherwise, for e.g. a quality_score of 2e-134).
+        return Decimal(repr(value)) if abs(value) >= 1e-130 or value == 0.0 else Decimal(0)
     if isinstance(value, Mapping):
         return {k: to_dynamo(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -250,11 +254,15 @@ class Storage:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         condition: str | None = None,
-    ) -> bool:
+        return_values: str = "NONE",
+    ) -> dict[str, Any] | None:
         """Apply an UpdateExpression that the helpers above cannot express (list appends,
-        REMOVE, ADD), under an optional ConditionExpression; False when the condition failed.
+        REMOVE, ADD), under an optional ConditionExpression.
+
+        Returns None when the condition failed, else the attributes ``return_values`` asks
+        for (e.g. ``"UPDATED_NEW"``; an empty dict for ``"NONE"``).
         """
-        kwargs: dict[str, Any] = {"Key": dict(key), "UpdateExpression": expression}
+        kwargs: dict[str, Any] = {"Key": dict(key), "UpdateExpression": expression, "ReturnValues": return_values}
         if names:
             kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
@@ -262,14 +270,14 @@ class Storage:
         if condition:
             kwargs["ConditionExpression"] = condition
         try:
-            table.update_item(**kwargs)
+            answer = table.update_item(**kwargs)
         except ClientError as exc:
             if _is_conditional(exc):
-                return False
+                return None
             raise _unavailable("write", table.name, exc) from exc
         except BotoCoreError as exc:
             raise _unavailable("write", table.name, exc) from exc
-        return True
+        return from_dynamo(answer.get("Attributes") or {})
 
     def query_user(self, table: Any, user_id: str) -> list[dict[str, Any]]:
         """Every item of one user (all pages)."""

@@ -229,8 +229,8 @@ def fit_style(
     init = _warm_init(Z, warm.labels) if warm is not None else None
     if init is not None and len(init["means_init"]) in ks:
         k = len(init["means_init"])
-        candidate = _mixture(Z, k, reg, random_state, **init)
-        score = float(candidate.bic(Z))
+        candidate = _mixture(Zfit, k, reg, random_state, **init)
+        score = float(candidate.bic(Zfit))
         if score <= best[0] + WARM_BIC_TOLERANCE * n:
             best, warm_started = (score, candidate), True
             bic[k] = min(bic[k], score)
