@@ -1,0 +1,63 @@
+"""Reward models: what each designer likes, learned from their likes and dislikes (stages 5, 10).
+
+Serving code imports this package with numpy and onnxruntime only; ``onnx`` is imported by
+the retrain function alone (``model.export_onnx``).
+
+- ``vocabulary``: every phrase a prompt can hold, templates, parser.
+- ``features``: the fixed feature layout (phrases, hashed spec attributes, style mode).
+- ``model``: the Bayesian reward model (numpy) and its ONNX export.
+- ``belief`` / ``policy``: serving-side posterior with fresh evidence; candidates and choice.
+- ``optimize``, ``feedback``, ``retrain``: the endpoints' and the queue's logic.
+- ``store``: pointers, artifacts and pending evidence in storage.
+
+For the selection stage: :func:`load_reward_scorer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RewardScorer", "load_reward_scorer"]
+
+
+class RewardScorer:
+    """P(like) of garment specs under a designer's reward model (spec part; typical phrases)."""
+
+    def __init__(self, scorer: Any, typical_phrases: np.ndarray, version: int | None):
+        self._scorer = scorer
+        self._typical = typical_phrases
+        self.version = version
+
+    def score_vlts(self, vlts: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """P(like) of each raw VLT record, shape (n,), in [0, 1].
+
+        Each record is scored as the designer's typical prompt (the average phrase mix of
+        their feedback) for that spec, so that only the spec attributes tell records apart.
+        """
+        from designer_ml.reward import features as F
+
+        if not vlts:
+            return np.zeros(0)
+        X = np.vstack([F.context_row(F.spec_tokens_of(v)) for v in vlts])
+        X[:, F.PHRASE_START : F.SPEC_START] = self._typical
+        mean, _ = self._scorer.project(X)
+        return np.clip(mean, 0.0, 1.0)
+
+
+def load_reward_scorer(storage: Any, user_id: str) -> RewardScorer | None:
+    """The designer's own reward model as a spec scorer, or None when they have none (or it is broken)."""
+    from designer_ml.reward import features as F
+    from designer_ml.reward import model as M
+    from designer_ml.reward import store
+
+    item = storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False) or {}
+    loaded = store.load_pointed_model(storage, item.get("reward_model"))
+    if loaded is None:
+        return None
+    scorer, meta = loaded
+    typical = meta.get("typical_phrases")
+    phrases = M.decode_array(typical) if isinstance(typical, Mapping) else np.zeros(F.SPEC_START - F.PHRASE_START)
+    return RewardScorer(scorer, phrases, item.get("reward_version"))

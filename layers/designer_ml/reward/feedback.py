@@ -1,0 +1,212 @@
+"""Stage 10, request side: feedback in, retrain requests out, model info.
+
+Submit (``POST /api/ml/feedback/submit``):
+
+1. The event is stored once per (user, generation, asset): a conditional put; when the item
+   exists with the same type and score the answer is ``duplicate: true`` and nothing else
+   happens; a different type (or score) replaces it (conditional on what was read).
+2. A compact copy is appended to the designer's ``pending_feedback`` (optimize learns from it
+   at once), and in the same conditional update the ``retrain_requested_at`` marker is set if
+   no retrain is pending (or the pending one is stale: its message was lost).
+3. Only the request that set the marker sends a retrain message, delayed so that a burst of
+   feedback makes one retrain: no delay when the last retrain started longer ago than
+   ``Settings.retrain_coalesce_seconds`` (a lone like is learned at once), else the rest of
+   that window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from designer_ml.errors import NotFound, StorageUnavailable
+from designer_ml.observability import logger
+from designer_ml.reward import features as F
+from designer_ml.reward import model as M
+from designer_ml.reward import store
+from designer_ml.schemas import FeedbackRequest, FeedbackResponse, RewardModelInfo, TrainRequest, TrainResponse
+
+# A marker older than this is taken as lost (message gone to the DLQ, or never sent).
+STALE_MARKER_MS = 15 * 60 * 1000
+_REPLACE_ATTEMPTS = 3
+
+
+def feedback_id(user_id: str, key: str) -> str:
+    return hashlib.sha256(f"{user_id}\n{key}".encode()).hexdigest()[:24]
+
+
+def _event_item(request: FeedbackRequest, key: str, ts: int) -> dict[str, Any]:
+    raw_spec = request.vlt_spec.raw() if request.vlt_spec is not None else None
+    phrases = store.prompt_phrases(request.prompt_used)
+    tokens = F.spec_tokens_of(raw_spec)
+    reward, weight = M.reward_of(request.feedback_type, request.quality_score)
+    item: dict[str, Any] = {
+        "user_id": request.user_id,
+        "event_key": key,
+        "feedback_id": feedback_id(request.user_id, key),
+        "generation_id": request.generation_id,
+        "asset_id": request.asset_id,
+        "feedback_type": request.feedback_type,
+        "reward": reward,
+        "weight": weight,
+        "phrases": phrases,
+        "spec_tokens": tokens,
+        "signature": store.signature(request.feedback_type, request.quality_score, phrases, tokens),
+        "updated_at": ts,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    if request.quality_score is not None:
+        item["quality_score"] = float(request.quality_score)
+    if request.prompt_used is not None:
+        item["prompt_used"] = request.prompt_used
+    if raw_spec is not None:
+        # JSON text: a VLT record may hold empty strings, nested nulls, numbers of any kind.
+        item["vlt_spec"] = json.dumps(raw_spec, separators=(",", ":"), default=str)
+    return item
+
+
+def _store_event(storage: Any, item: dict[str, Any]) -> str:
+    """'new', 'replaced' or 'duplicate'."""
+    if storage.put_item(storage.feedback, item, only_if_absent="event_key"):
+        return "new"
+    key = {"user_id": item["user_id"], "event_key": item["event_key"]}
+    for _ in range(_REPLACE_ATTEMPTS):
+        old = storage.get_item(storage.feedback, key)
+        if old is None:
+            if storage.put_item(storage.feedback, item, only_if_absent="event_key"):
+                return "new"
+            continue
+        if old.get("feedback_type") == item["feedback_type"] and old.get("quality_score") == item.get("quality_score"):
+            return "duplicate"
+        replacement = {**item, "created_at": old.get("created_at", item["created_at"])}
+        attrs = {k: v for k, v in replacement.items() if k not in key}
+        names = {f"#a{i}": k for i, k in enumerate(attrs)}
+        values = {f":a{i}": v for i, v in enumerate(attrs.values())}
+        names["#u"] = "updated_at"
+        values[":old_updated"] = old.get("updated_at")
+        removes = [k for k in ("quality_score", "prompt_used", "vlt_spec") if k in old and k not in attrs]
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attrs)))
+        if removes:
+            names.update({f"#r{i}": k for i, k in enumerate(removes)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
+        if (
+            storage.update_expression(storage.feedback, key, expression, names, values, condition="#u = :old_updated")
+            is not None
+        ):
+            return "replaced"
+    raise StorageUnavailable("feedback: the event kept changing while it was being replaced; retry")
+
+
+def _note_pending(storage: Any, user_id: str, entry: dict[str, Any], ts: int) -> tuple[bool, int]:
+    """Append the event to pending_feedback: (this call set the retrain marker, pending count)."""
+    key = {"user_id": user_id}
+    append = "#p = list_append(if_not_exists(#p, :e), :ev)"
+    claimed = storage.update_expression(
+        storage.profiles,
+        key,
+        f"SET {append}, #m = :now ADD #c :one",
+        {"#p": "pending_feedback", "#m": "retrain_requested_at", "#c": "pending_count"},
+        {":e": [], ":ev": [entry], ":now": ts, ":stale": ts - STALE_MARKER_MS, ":one": 1},
+        condition="attribute_not_exists(#m) OR #m < :stale",
+        return_values="UPDATED_NEW",
+    )
+    if claimed is not None:
+        return True, int(claimed.get("pending_count") or 0)
+    # A retrain is pending: it will read this event from the feedback table anyway. The pending
+    # list is capped (a stalled retrain must not grow the profile item without bound).
+    appended = storage.update_expression(
+        storage.profiles,
+        key,
+        f"SET {append} ADD #c :one",
+        {"#p": "pending_feedback", "#c": "pending_count"},
+        {":e": [], ":ev": [entry], ":cap": store.PENDING_CAP, ":one": 1},
+        condition="attribute_not_exists(#p) OR size(#p) < :cap",
+        return_values="UPDATED_NEW",
+    )
+    return False, int((appended or {}).get("pending_count") or 0)
+
+
+def _coalesce_delay(storage: Any, user_id: str, ts: int) -> int:
+    window = int(storage.settings.retrain_coalesce_seconds)
+    item = storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False) or {}
+    last = int(item.get("reward_retrained_at") or 0)
+    elapsed = (ts - last) / 1000.0
+    return 0 if elapsed >= window else int(min(window, max(1.0, window - elapsed)))
+
+
+def _queue_retrain(storage: Any, user_id: str, ts: int, reason: str, delay: int) -> bool:
+    try:
+        storage.send_message({"user_id": user_id, "requested_at": ts, "reason": reason}, delay_seconds=delay)
+        return True
+    except StorageUnavailable:
+        # Release the marker so that the next event (or rlhf/train) queues the retrain.
+        storage.update_expression(
+            storage.profiles,
+            {"user_id": user_id},
+            "REMOVE #m",
+            {"#m": "retrain_requested_at"},
+            {":ts": ts},
+            condition="#m = :ts",
+        )
+        logger.warning("retrain message not sent; the next feedback will queue it", extra={"user_id": user_id})
+        return False
+
+
+def submit_feedback(request: FeedbackRequest, storage: Any) -> FeedbackResponse:
+    """Store one feedback event idempotently and queue a (coalesced) retrain."""
+    ts = store.now_ms()
+    key = store.event_key(request.generation_id, request.asset_id)
+    item = _event_item(request, key, ts)
+    outcome = _store_event(storage, item)
+    if outcome == "duplicate":
+        return FeedbackResponse(feedback_id=item["feedback_id"], queued=False, duplicate=True)
+    entry = store.pending_entry(
+        key, ts, item["reward"], item["weight"], item["phrases"], item["spec_tokens"], item["signature"]
+    )
+    queued = True
+    try:
+        claimed, pending = _note_pending(storage, request.user_id, entry, ts)
+        if claimed:
+            delay = _coalesce_delay(storage, request.user_id, ts)
+            queued = _queue_retrain(storage, request.user_id, ts, "feedback", delay)
+        elif pending and pending % store.FLUSH_EVERY == 0:
+            # Feedback is arriving faster than the coalescing window: retrain now as well
+            # (the pending retrain stays queued; retraining is idempotent).
+            storage.send_message({"user_id": request.user_id, "requested_at": None, "reason": "flush"})
+    except StorageUnavailable:
+        # The event is stored (the next retrain reads it from the feedback table); only the
+        # retrain trigger is missing until the next feedback or rlhf/train. Not the client's
+        # fault, and a retry would only answer "duplicate".
+        logger.warning("feedback stored but no retrain queued", extra={"user_id": request.user_id})
+        queued = False
+    return FeedbackResponse(feedback_id=item["feedback_id"], queued=queued, duplicate=False)
+
+
+def request_retrain(request: TrainRequest, storage: Any) -> TrainResponse:
+    """Queue a retrain now (an explicit request is not coalesced; retraining is idempotent)."""
+    ts = store.now_ms()
+    storage.set_attributes(storage.profiles, {"user_id": request.user_id}, {"retrain_requested_at": ts})
+    return TrainResponse(queued=_queue_retrain(storage, request.user_id, ts, "train", 0))
+
+
+def model_info(user_id: str, storage: Any) -> RewardModelInfo:
+    """The designer's serving reward model (404 when there is none)."""
+    item = storage.get_item(storage.profiles, {"user_id": user_id}) or {}
+    pointer = item.get("reward_model")
+    if not isinstance(pointer, dict) or not item.get("reward_version"):
+        raise NotFound(f"no reward model for user {user_id!r}")
+    return RewardModelInfo(
+        user_id=user_id,
+        version=int(item["reward_version"]),
+        n_events=int(pointer.get("n_events") or 0),
+        metrics=pointer.get("metrics") or {},
+        likes_most=pointer.get("likes_most") or [],
+        dislikes_most=pointer.get("dislikes_most") or [],
+        updated_at=pointer.get("updated_at"),
+        trained_through=pointer.get("trained_through"),
+        population_version=pointer.get("population_version"),
+        last_retrain=item.get("reward_last_retrain"),
+        pending_events=len(item.get("pending_feedback") or []),
+    )

@@ -1,0 +1,246 @@
+"""Stage 5: the prompt most likely to please this designer, exploring (POST /api/ml/prompt/optimize).
+
+One profile item read (reward pointer, pending evidence, coverage gaps, style pointer), the
+style mode, the serving model (cached per artifact), a batched scoring of probe rows and
+fresh evidence, a batched scoring of the candidates, a choice. Anything stored that is
+missing or broken degrades to the population model or the template prior; it never fails
+the request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from designer_ml.errors import StorageUnavailable, Unprocessable
+from designer_ml.observability import logger
+from designer_ml.reward import features as F
+from designer_ml.reward import model as M
+from designer_ml.reward import store
+from designer_ml.reward import vocabulary as vocab
+from designer_ml.reward.context import coverage_plan, style_mode
+from designer_ml.reward.policy import COVERAGE_BONUS, Decision, decide
+from designer_ml.schemas import OptimizeRequest, OptimizeResponse
+from designer_ml.vlt import parse_record
+
+DEFAULT_CANDIDATES = 128
+# Fresh evidence per request: the newest events beyond this are left to the next retrain.
+MAX_EVIDENCE = 256
+# A phrase goes into the negative prompt when the designer is believed to dislike it by this
+# much (P(like) units) at two posterior standard deviations.
+NEGATIVE_THRESHOLD = 0.03
+MAX_LEARNED_NEGATIVES = 3
+_FILLER_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "with",
+        "and",
+        "of",
+        "in",
+        "color",
+        "colour",
+        "tone",
+        "tones",
+        "style",
+        "garment",
+        "model",
+        "professional",
+        "photo",
+        "photography",
+        "image",
+        "shot",
+    }
+)
+
+
+def _profile_item(storage: Any, user_id: str) -> dict[str, Any]:
+    if storage is None:
+        return {}
+    try:
+        return storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False) or {}
+    except StorageUnavailable:
+        logger.warning("profile item unreadable; optimizing without stored state", extra={"user_id": user_id})
+        return {}
+
+
+def _evidence(
+    model: store.ServingModel, pending: Any, history: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Rows, rewards and weights of the events the serving model has not seen (newest last).
+
+    Pending events newer than the model come first; ``feedback_history`` items count unless
+    the same event (by signature) is already in the model or the pending list. Evidence rows
+    carry no style-mode columns: the pending list keeps hashed specs, not raw ones, and those
+    columns only move a mode's overall like rate, which the next retrain learns.
+    """
+    rows: list[np.ndarray] = []
+    ys: list[float] = []
+    ws: list[float] = []
+    known = Counter(model.signatures)
+    latest: dict[str, Mapping[str, Any]] = {}
+    for entry in pending if isinstance(pending, list) else []:
+        if isinstance(entry, Mapping) and int(entry.get("ts") or 0) > model.trained_through and entry.get("k"):
+            latest[str(entry["k"])] = entry  # a later entry for the same asset replaces the earlier one
+    for entry in latest.values():
+        try:
+            row = store.pending_row(entry)
+            y, w = float(entry["y"]), float(entry.get("w") or 1.0)
+        except (KeyError, TypeError, ValueError, IndexError):
+            continue
+        if row is not None:
+            rows.append(row)
+            ys.append(y)
+            ws.append(w)
+            known[str(entry.get("g"))] += 1
+    for item in history or []:
+        if item.feedback_type is None:
+            continue
+        phrases = store.prompt_phrases(item.prompt_used)
+        tokens = F.spec_tokens_of(item.vlt_spec.raw()) if item.vlt_spec is not None else []
+        sig = store.signature(item.feedback_type, item.quality_score, phrases, tokens)
+        if known[sig] > 0:
+            known[sig] -= 1
+            continue
+        y, w = M.reward_of(item.feedback_type, item.quality_score)
+        rows.append(store.row_of(phrases, tokens))
+        ys.append(y)
+        ws.append(w)
+    if not rows:
+        return None
+    rows, ys, ws = rows[-MAX_EVIDENCE:], ys[-MAX_EVIDENCE:], ws[-MAX_EVIDENCE:]
+    return np.vstack(rows), np.asarray(ys), np.asarray(ws)
+
+
+def _extra_segments(base_prompt: str | None, description: str) -> list[str]:
+    """Segments of the base prompt that are not vocabulary phrases and add words the
+    description lacks (the designer's own words are kept verbatim)."""
+    words = set(description.lower().split())
+    out = []
+    for segment in vocab.unknown_segments(base_prompt):
+        seg_words = {w for w in segment.lower().replace("-", " ").split() if w not in _FILLER_WORDS}
+        if seg_words - words:
+            out.append(segment)
+    return out[:4]
+
+
+def _negative_prompt(decision: Decision, chosen: tuple[int, ...]) -> str:
+    upper = decision.phrase_mean + 2.0 * decision.phrase_sd
+    disliked = [i for i in np.argsort(upper) if upper[i] < -NEGATIVE_THRESHOLD and i not in chosen]
+    learned = [vocab.PHRASES[i].text for i in disliked[:MAX_LEARNED_NEGATIVES]]
+    return ", ".join(list(vocab.NEGATIVE_BASE) + learned)
+
+
+def _rlhf_adjustments(decision: Decision, chosen: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Phrases added to / dropped from the plain template, with their learned weights."""
+    out: list[dict[str, Any]] = []
+    template = set(decision.template)
+    chosen_set = set(chosen)
+    for i in sorted(chosen_set - template):
+        out.append(
+            {
+                "phrase": vocab.PHRASES[i].text,
+                "slot": vocab.PHRASES[i].slot,
+                "action": "added",
+                "weight": round(float(decision.phrase_mean[i]), 4),
+                "sd": round(float(decision.phrase_sd[i]), 4),
+            }
+        )
+    for i in sorted(template - chosen_set):
+        out.append(
+            {
+                "phrase": vocab.PHRASES[i].text,
+                "slot": vocab.PHRASES[i].slot,
+                "action": "dropped",
+                "weight": round(float(decision.phrase_mean[i]), 4),
+                "sd": round(float(decision.phrase_sd[i]), 4),
+            }
+        )
+    for entry in out:
+        slot_best = max(
+            (decision.phrase_mean[j] for j in chosen_set if vocab.PHRASES[j].slot == entry["slot"]), default=0.0
+        )
+        rivals = [decision.phrase_mean[j] for j in template if vocab.PHRASES[j].slot == entry["slot"]]
+        if entry["action"] == "added":
+            entry["reason"] = "learned preference" if not rivals or entry["weight"] >= max(rivals) else "exploring"
+        else:
+            entry["reason"] = "learned dislike" if entry["weight"] < slot_best else "exploring"
+    return out
+
+
+def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
+    """Answer one optimize request (API.md stage 5)."""
+    raw = request.vlt_spec.raw()
+    parsed = parse_record(raw)
+    if not parsed.usable:
+        raise Unprocessable(
+            "vlt_spec: record has no usable attributes",
+            [{"field": "vlt_spec", "message": "no usable attributes", "type": "value_error"}],
+        )
+    seed = request.seed if request.seed is not None else secrets.randbits(32)
+    rng = np.random.default_rng(seed)
+    item = _profile_item(storage, request.user_id)
+    mode = style_mode(storage, request.user_id, raw, parsed, request.style_profile, item)
+    model = store.serving_model(storage, item)
+    evidence = _evidence(model, item.get("pending_feedback"), request.feedback_history)
+
+    family = vocab.garment_family(parsed)
+    style = vocab.style_of(list(parsed.values("style.overall")) + list(parsed.values("style.mood"))) or vocab.style_of(
+        mode.style_values
+    )
+    plan = coverage_plan(item.get("coverage_gaps"), parsed, COVERAGE_BONUS)
+    base_phrases = store.prompt_phrases(request.base_prompt)
+    base = tuple(sorted(vocab.BY_TEXT[t].index for t in base_phrases)) or None
+    context = F.context_row(F.spec_tokens(parsed), mode.probs)
+    decision = decide(
+        model.scorer,
+        context,
+        family=family,
+        style=style,
+        coverage_bonus=plan.bonus,
+        base=base,
+        evidence=evidence,
+        explore=request.explore,
+        rng=rng,
+        n_candidates=request.n_candidates or DEFAULT_CANDIDATES,
+    )
+    chosen = decision.candidates[decision.chosen]
+    by_slot: dict[str, list[str]] = {}
+    for i in chosen:
+        by_slot.setdefault(vocab.PHRASES[i].slot, []).append(vocab.PHRASES[i].text)
+    description = vocab.describe(parsed, plan.fill, raw)
+    prompt = vocab.render(by_slot, description, _extra_segments(request.base_prompt, description))
+    mean = float(decision.mean[decision.chosen])
+    coverage_notes = [n for n in plan.notes if n["action"] == "filled" or vocab.BY_TEXT[n["phrase"]].index in chosen]
+    return OptimizeResponse(
+        prompt=prompt,
+        negative_prompt=_negative_prompt(decision, chosen),
+        confidence=round(min(1.0, max(0.0, mean)), 4),
+        improvement=round(mean - decision.baseline_mean, 4),
+        adjustments={
+            "cluster": mode.cluster_id,
+            "rlhf": _rlhf_adjustments(decision, chosen),
+            "coverage": coverage_notes,
+            "persona": None,
+            "style_template": style,
+        },
+        metadata={
+            "cluster_used": mode.cluster_id,
+            "style_mode": mode.summary,
+            "style_source": mode.source,
+            "reward_model_version": model.version,
+            "reward_model_source": model.source,
+            "population_model_version": model.population_version,
+            "candidates_scored": len(decision.candidates),
+            "policy": decision.policy,
+            "seed": seed,
+            "chosen_probability": round(decision.chosen_probability, 4),
+            "posterior_sd": round(float(decision.sd[decision.chosen]), 4),
+            "evidence_events": decision.n_evidence,
+        },
+    )

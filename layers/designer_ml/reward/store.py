@@ -1,0 +1,253 @@
+"""Where the reward models, their pointers and the feedback evidence live (via ``Storage``).
+
+Profiles table item of a designer (``user_id``), reward attributes only (other stages own the
+rest of the item):
+
+- ``reward_model`` (map): pointer to the serving model: ``version``, ``key`` (ONNX), ``meta_key``
+  (JSON), ``schema``, ``n_events``, ``trained_through``, ``fingerprint``, ``metrics``,
+  ``likes_most``, ``dislikes_most``, ``updated_at``; ``reward_version`` is its counter
+  (conditional writes by retrain).
+- ``reward_last_retrain`` (map): the last candidate's fingerprint, metrics, whether it was
+  promoted and why not.
+- ``retrain_requested_at`` (ms): set when a retrain message is queued, cleared when the
+  retrain starts; at most one retrain per designer is pending (coalescing).
+- ``reward_retrained_at`` (ms): when the last retrain started.
+- ``pending_feedback`` (list, at most ``PENDING_CAP``): compact copies of the events submitted
+  since the last promotion (``k`` event key, ``ts`` ms, ``y`` reward, ``w`` weight, ``p``
+  phrase indices, ``s`` signed spec hash buckets, ``f`` feature schema, ``g`` signature;
+  about 200 bytes each), so that optimize learns from a like at once, before the coalesced
+  retrain runs; ``pending_count`` counts appends (minus trims) to trigger early retrains.
+
+The population model hangs off the item ``user_id = "#population"`` ('#' cannot be in a user
+id). Artifacts: ``models/{user_id}/reward/v{n}-{fingerprint}.onnx`` and ``.json``, the
+population's under ``models/_population/reward/``; the fingerprint in the name keeps two
+racing retrains from overwriting each other's artifact before one of them wins the pointer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from designer_ml import onnx_models
+from designer_ml.errors import ModelIntegrityError, StorageUnavailable
+from designer_ml.observability import logger
+from designer_ml.reward import features as F
+from designer_ml.reward import model as M
+from designer_ml.reward.belief import NumpyScorer, OnnxScorer, Scorer
+from designer_ml.reward.vocabulary import BY_TEXT, parse_prompt
+
+POPULATION_ID = "#population"
+POPULATION_PREFIX = "models/_population/reward"
+PENDING_CAP = 256
+# A designer sending feedback fast gets a retrain every this many pending events, whatever the
+# coalescing window (optimize reads at most PENDING_CAP pending events).
+FLUSH_EVERY = 48
+# How long a process trusts its copy of the population pointer (it changes with every retrain).
+POPULATION_POINTER_TTL_S = 15.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def model_prefix(user_id: str) -> str:
+    return f"models/{user_id}/reward"
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace("#", "%23")
+
+
+def event_key(generation_id: str, asset_id: str) -> str:
+    """``generation_id#asset_id``, with '#' and '%' escaped inside the ids so keys cannot collide."""
+    return f"{_escape(generation_id)}#{_escape(asset_id)}"
+
+
+def prompt_phrases(prompt: str | None) -> list[str]:
+    return [p.text for p in parse_prompt(prompt)]
+
+
+def signature(feedback_type: str | None, quality: float | None, phrases: Sequence[str], tokens: Sequence[str]) -> str:
+    """What an event says (not who sent it): used to recognise the same event twice."""
+    text = json.dumps([feedback_type, quality, sorted(phrases), sorted(tokens)], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def row_of(phrases: Sequence[str], tokens: Sequence[str], style_probs: Mapping[int, float] | None = None) -> np.ndarray:
+    """The feature row (D,) of an event from its phrase texts and spec tokens.
+
+    Phrases no longer in the vocabulary are skipped (a vocabulary change keeps old events).
+    """
+    indices = [BY_TEXT[t].index for t in phrases if t in BY_TEXT]
+    return F.event_row(indices, tokens, style_probs)
+
+
+def pending_entry(
+    key: str, ts: int, reward: float, weight: float, phrases: Sequence[str], tokens: Sequence[str], sig: str
+) -> dict[str, Any]:
+    """The compact copy of an event kept on the profile item (phrase indices, hashed spec)."""
+    buckets = [(j + 1) * int(sign) for j, sign in (F.bucket(t) for t in tokens)]
+    indices = [BY_TEXT[t].index for t in phrases if t in BY_TEXT]
+    return {
+        "k": key,
+        "ts": ts,
+        "y": reward,
+        "w": weight,
+        "p": indices,
+        "s": buckets,
+        "f": F.FEATURE_SCHEMA[:8],
+        "g": sig,
+    }
+
+
+def pending_row(entry: Mapping[str, Any]) -> np.ndarray | None:
+    """The feature row (D,) of a pending entry; None when written under another feature schema."""
+    if entry.get("f") != F.FEATURE_SCHEMA[:8]:
+        return None
+    spec = np.zeros(F.HASH_BUCKETS)
+    for code in entry.get("s") or []:
+        spec[abs(int(code)) - 1] += 1.0 if int(code) > 0 else -1.0
+    norm = np.linalg.norm(spec)
+    row = np.zeros(F.D)
+    row[F.INTERCEPT] = 1.0
+    row[F.SPEC_START : F.STYLE_START] = spec / norm if norm > 0 else spec
+    indices = [int(i) for i in entry.get("p") or [] if 0 <= int(i) < F.N_PHRASES]
+    row[[F.PHRASE_START + i for i in indices]] = 1.0
+    return row
+
+
+# -- model pointers and artifacts ---------------------------------------------------------------
+
+
+@dataclass
+class ServingModel:
+    """The model an optimize request scores with, and what it has already seen."""
+
+    scorer: Scorer
+    source: str  # "user", "population" or "template"
+    version: int | None = None
+    population_version: int | None = None
+    trained_through: int = 0
+    signatures: Counter[str] = field(default_factory=Counter)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+_META_CACHE: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_META_LOCK = threading.Lock()
+_POPULATION_POINTER: dict[str, Any] = {"at": -1e9, "value": None}
+
+
+def _cached_meta(storage: Any, meta_key: str) -> dict[str, Any] | None:
+    with _META_LOCK:
+        if meta_key in _META_CACHE:
+            _META_CACHE.move_to_end(meta_key)
+            return _META_CACHE[meta_key]
+    meta = storage.get_json(meta_key)
+    if not isinstance(meta, dict):
+        return None
+    with _META_LOCK:
+        _META_CACHE[meta_key] = meta
+        while len(_META_CACHE) > 64:
+            _META_CACHE.popitem(last=False)
+    return meta
+
+
+def load_pointed_model(storage: Any, pointer: Mapping[str, Any] | None) -> tuple[OnnxScorer, dict[str, Any]] | None:
+    """The ONNX scorer and metadata a pointer names; None when absent, gone or corrupt (logged)."""
+    if not isinstance(pointer, Mapping) or not pointer.get("key") or not pointer.get("meta_key"):
+        return None
+    if pointer.get("schema") != F.FEATURE_SCHEMA:
+        logger.info("reward model of another feature schema ignored", extra={"key": pointer.get("key")})
+        return None
+    try:
+        meta = _cached_meta(storage, str(pointer["meta_key"]))
+        if meta is None or meta.get("schema") != F.FEATURE_SCHEMA:
+            logger.warning("reward model metadata missing or of another schema", extra={"key": pointer.get("meta_key")})
+            return None
+        session = onnx_models.cached_session(str(pointer["key"]), lambda: storage.get_bytes(str(pointer["key"])))
+        if session is None:
+            logger.warning("reward model pointer names a missing artifact", extra={"key": pointer.get("key")})
+            return None
+        scorer = OnnxScorer(session)
+        outputs = [o.shape[-1] for o in session.get_outputs()]
+        if [i.shape[-1] for i in session.get_inputs()] != [F.D] or outputs[0] != 1:
+            raise ModelIntegrityError(f"reward model {pointer['key']} has the wrong shape")
+        return scorer, meta
+    except (ModelIntegrityError, StorageUnavailable, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        logger.warning("reward model unusable; falling back", extra={"key": pointer.get("key"), "error": str(exc)})
+        return None
+
+
+@lru_cache(maxsize=1)
+def template_scorer() -> NumpyScorer:
+    """The built-in prior (no feedback from anyone yet): population prior widened per designer."""
+    mean, precision = M.designer_prior(M.population_posterior(None, None))
+    return NumpyScorer(mean, M.Posterior(mean, precision).sqrt_cov())
+
+
+def population_pointer(storage: Any, fresh: bool = False) -> dict[str, Any] | None:
+    """The population model's pointer (cached for a few seconds per process)."""
+    now = time.monotonic()
+    if not fresh and now - _POPULATION_POINTER["at"] < POPULATION_POINTER_TTL_S:
+        return _POPULATION_POINTER["value"]
+    item = storage.get_item(storage.profiles, {"user_id": POPULATION_ID}, consistent=fresh) or {}
+    value = item.get("reward_model") if isinstance(item.get("reward_model"), dict) else None
+    if value is not None:
+        value = {**value, "version": item.get("reward_version")}
+    _POPULATION_POINTER.update(at=now, value=value)
+    return value
+
+
+def serving_model(storage: Any, item: Mapping[str, Any] | None) -> ServingModel:
+    """The designer's model, else the population's, else the template prior. Never raises."""
+    item = item or {}
+    own = item.get("reward_model")
+    loaded = load_pointed_model(storage, own) if own else None
+    if loaded is not None:
+        scorer, meta = loaded
+        return ServingModel(
+            scorer=scorer,
+            source="user",
+            version=_int(item.get("reward_version") or own.get("version")),
+            population_version=_int(meta.get("population_version")),
+            trained_through=int(meta.get("trained_through") or 0),
+            signatures=Counter(meta.get("signatures") or []),
+            meta=meta,
+        )
+    try:
+        pointer = population_pointer(storage)
+    except StorageUnavailable:
+        pointer = None
+    loaded = load_pointed_model(storage, pointer) if pointer else None
+    if loaded is not None:
+        return ServingModel(
+            scorer=loaded[0], source="population", population_version=_int(pointer.get("version")), meta=loaded[1]
+        )
+    return ServingModel(scorer=template_scorer(), source="template")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def clear_caches() -> None:
+    with _META_LOCK:
+        _META_CACHE.clear()
+    _POPULATION_POINTER.update(at=-1e9, value=None)
+    template_scorer.cache_clear()

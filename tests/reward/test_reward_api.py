@@ -1,0 +1,496 @@
+"""Optimize, feedback, retrain and model info through the template's handlers, on moto."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from designer_ml.reward import features as F
+from designer_ml.reward import model as M
+from designer_ml.reward import store
+from designer_ml.reward import vocabulary as vocab
+from designer_ml.storage import get_storage, reset_for_tests
+from local.events import sqs_event
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = {
+    "id": "1",
+    "garment_type": "dress",
+    "attributes": {"silhouette": "A-line", "neckline": "V-neck", "sleeveLength": "sleeveless", "length": "midi"},
+    "colors": {"primary": "black", "finish": "matte"},
+    "style": {"overall": "elegant", "mood": "sophisticated"},
+}
+PROFILE = {
+    "user_id": "u1",
+    "version": 1,
+    "n_clusters": 2,
+    "n_records": 10,
+    "clusters": [
+        {
+            "id": 0,
+            "size": 6,
+            "percentage": 60.0,
+            "style_summary": "elegant, a-line silhouette, black tones",
+            "dominant_attributes": {"style.overall": ["elegant", 5], "colors.primary": ["black", 4]},
+        },
+        {
+            "id": 3,
+            "size": 4,
+            "percentage": 40.0,
+            "style_summary": "edgy, oversized, red tones",
+            "dominant_attributes": {"style.overall": ["edgy", 4], "colors.primary": ["red", 3]},
+        },
+    ],
+    "assignments": {},
+    "created_at": "2025-01-01T00:00:00Z",
+    "updated_at": "2025-01-01T00:00:00Z",
+}
+
+
+@pytest.fixture
+def svc(aws_env: Any, api_event: Any, invoke: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The three functions as the Node client and the SQS event source call them."""
+    monkeypatch.setenv("RETRAIN_COALESCE_SECONDS", "0")
+    reset_for_tests()
+    store.clear_caches()
+
+    class Service:
+        env = aws_env
+
+        def optimize(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            result = invoke("OptimizeFunction", api_event("POST", "/api/ml/prompt/optimize", body))
+            return result["statusCode"], json.loads(result["body"])
+
+        def submit(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            result = invoke("FeedbackFunction", api_event("POST", "/api/ml/feedback/submit", body))
+            return result["statusCode"], json.loads(result["body"])
+
+        def model(self, user_id: str) -> tuple[int, dict[str, Any]]:
+            result = invoke("FeedbackFunction", api_event("GET", f"/api/ml/rlhf/model/{user_id}"))
+            return result["statusCode"], json.loads(result["body"])
+
+        def train(self, user_id: str) -> tuple[int, dict[str, Any]]:
+            result = invoke("FeedbackFunction", api_event("POST", "/api/ml/rlhf/train", {"user_id": user_id}))
+            return result["statusCode"], json.loads(result["body"])
+
+        def messages(self) -> list[dict[str, Any]]:
+            sqs = aws_env.client("sqs")
+            url = aws_env.environment["RETRAIN_QUEUE_URL"]
+            out: list[dict[str, Any]] = []
+            while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                out += batch
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+                )
+            return out
+
+        def retrain(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+            return invoke("RetrainFunction", sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:retrain"))
+
+        def drain(self) -> dict[str, Any]:
+            return self.retrain(self.messages())
+
+        def profile_item(self, user_id: str) -> dict[str, Any]:
+            table = aws_env.resource("dynamodb").Table(aws_env.environment["PROFILES_TABLE"])
+            return table.get_item(Key={"user_id": user_id}).get("Item", {})
+
+        def events(self, user_id: str) -> list[dict[str, Any]]:
+            table = aws_env.resource("dynamodb").Table(aws_env.environment["FEEDBACK_TABLE"])
+            return table.query(KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": user_id})[
+                "Items"
+            ]
+
+    yield Service()
+    reset_for_tests()
+    store.clear_caches()
+
+
+def feedback(user_id: str, i: int, kind: str, prompt: str, spec: dict[str, Any] = SPEC) -> dict[str, Any]:
+    """The Node client's submitFeedback body."""
+    return {
+        "user_id": user_id,
+        "generation_id": f"gen-{i}",
+        "asset_id": f"asset-{i}",
+        "feedback_type": kind,
+        "prompt_used": prompt,
+        "vlt_spec": spec,
+    }
+
+
+def prompt_with(*phrases: str) -> str:
+    by_slot: dict[str, list[str]] = {}
+    for text in phrases:
+        by_slot.setdefault(vocab.BY_TEXT[text].slot, []).append(text)
+    return vocab.render(by_slot, "black a-line dress")
+
+
+def teach(svc: Any, user_id: str, n: int, start: int = 0) -> None:
+    """n events: prompts with dramatic side lighting liked, with studio lighting disliked."""
+    for i in range(start, start + n):
+        light = "dramatic side lighting" if i % 2 else "sophisticated studio lighting"
+        status, _ = svc.submit(
+            feedback(
+                user_id, i, "like" if i % 2 else "dislike", prompt_with("high fashion photography", "full body", light)
+            )
+        )
+        assert status == 202
+
+
+def test_a_designer_with_no_profile_and_no_feedback_gets_the_template_prompt(svc: Any) -> None:
+    # When a designer nobody knows asks, without and with exploration
+    status, plain = svc.optimize({"user_id": "new", "vlt_spec": SPEC, "explore": False})
+    status2, explored = svc.optimize({"user_id": "new", "vlt_spec": SPEC})
+    # Then the deterministic answer is the elegant template for a dress, describing the spec
+    assert status == 200 and status2 == 200, (plain, explored)
+    template = vocab.template_phrases("elegant", "dress")
+    assert {p.text for p in vocab.parse_prompt(plain["prompt"])} == {t for ts in template.values() for t in ts}
+    assert "black matte a-line midi dress with v-neck and sleeveless" in plain["prompt"]
+    assert plain["negative_prompt"] and plain["adjustments"]["rlhf"] == []
+    assert plain["metadata"]["policy"] == "greedy" and plain["metadata"]["reward_model_version"] is None
+    assert plain["metadata"]["candidates_scored"] == 128
+    # And the exploring answer is a full prompt of known phrases, with a seed to replay it
+    meta = explored["metadata"]
+    assert meta["policy"] == "thompson" and isinstance(meta["seed"], int) and 0 < meta["chosen_probability"] <= 1
+    slots = [vocab.BY_TEXT[p.text].slot for p in vocab.parse_prompt(explored["prompt"])]
+    assert sorted(slots) == sorted(s for s, picks in vocab.SLOTS for _ in range(picks))
+    assert 0.0 <= explored["confidence"] <= 1.0
+
+
+def test_the_node_clients_bodies_work_unchanged(svc: Any) -> None:
+    # Given optimizePrompt's body: style profile and feedback history included
+    history = [
+        {
+            "feedback_type": "like",
+            "prompt_used": prompt_with("dramatic side lighting"),
+            "vlt_spec": SPEC,
+            "generation_id": "g0",
+            "asset_id": "a0",
+        }
+    ] * 3
+    body = {
+        "user_id": "u1",
+        "base_prompt": "elegant black dress, studio lighting",
+        "vlt_spec": SPEC,
+        "style_profile": PROFILE,
+        "feedback_history": history,
+    }
+    # When
+    status, answer = svc.optimize(body)
+    # Then the profile's elegant cluster is used and the history counts as evidence
+    assert status == 200, answer
+    assert answer["metadata"]["cluster_used"] == 0 and answer["adjustments"]["cluster"] == 0
+    assert answer["metadata"]["style_mode"] == "elegant, a-line silhouette, black tones"
+    assert answer["metadata"]["evidence_events"] == 3
+    # And submitFeedback's body is accepted as the API says
+    status, answer = svc.submit(feedback("u1", 1, "like", answer["prompt"]))
+    assert status == 202 and answer["queued"] is True and answer["duplicate"] is False and answer["feedback_id"]
+
+
+def test_the_same_feedback_twice_is_one_event_and_a_new_type_replaces_it(svc: Any) -> None:
+    # Given a like on one asset
+    body = feedback("u2", 1, "like", prompt_with("dramatic side lighting"))
+    first = svc.submit(body)
+    # When the same body comes again, then a dislike of the same asset
+    again = svc.submit(body)
+    changed = svc.submit({**body, "feedback_type": "dislike"})
+    # Then one event, answered as a duplicate the second time, then replaced by the dislike
+    assert first[0] == again[0] == changed[0] == 202
+    assert first[1]["duplicate"] is False and again[1]["duplicate"] is True and changed[1]["duplicate"] is False
+    assert first[1]["feedback_id"] == again[1]["feedback_id"] == changed[1]["feedback_id"]
+    events = svc.events("u2")
+    assert len(events) == 1 and events[0]["feedback_type"] == "dislike" and float(events[0]["reward"]) == 0.0
+
+
+def test_a_burst_of_feedback_queues_one_retrain(svc: Any) -> None:
+    # When ten events arrive before any retrain runs
+    teach(svc, "u3", 10)
+    # Then one retrain message is queued, and all ten events are pending for optimize
+    messages = svc.messages()
+    assert len(messages) == 1 and json.loads(messages[0]["Body"])["user_id"] == "u3"
+    assert len(svc.profile_item("u3")["pending_feedback"]) == 10
+
+
+def test_fast_feedback_flushes_a_retrain_every_few_events(svc: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a designer sending feedback faster than the coalescing window
+    monkeypatch.setattr(store, "FLUSH_EVERY", 3)
+    # When seven events arrive with a retrain pending
+    teach(svc, "fast", 7)
+    # Then besides the coalesced retrain, one is sent at the 3rd and the 6th pending event
+    reasons = sorted(json.loads(m["Body"])["reason"] for m in svc.messages())
+    assert reasons == ["feedback", "flush", "flush"]
+    assert int(svc.profile_item("fast")["pending_count"]) == 7
+
+
+def test_optimize_learns_from_feedback_before_any_retrain(svc: Any) -> None:
+    # Given liked dramatic lighting and disliked studio lighting, not yet retrained
+    teach(svc, "u4", 16)
+    # When
+    status, answer = svc.optimize({"user_id": "u4", "vlt_spec": SPEC, "explore": False})
+    # Then the pending events already steer the prompt
+    assert status == 200
+    phrases = {p.text for p in vocab.parse_prompt(answer["prompt"])}
+    assert "dramatic side lighting" in phrases and "sophisticated studio lighting" not in phrases
+    assert answer["metadata"]["evidence_events"] == 16
+    dropped = {a["phrase"]: a for a in answer["adjustments"]["rlhf"] if a["action"] == "dropped"}
+    assert dropped["sophisticated studio lighting"]["weight"] < 0
+
+
+def test_retrain_publishes_a_model_that_the_model_endpoint_describes(svc: Any) -> None:
+    # Given a designer with no model yet
+    assert svc.model("u5")[0] == 404
+    teach(svc, "u5", 12)
+    # When the queue is drained into the retrain function
+    result = svc.drain()
+    # Then version 1 serves, knows the twelve events, and names the liked and disliked lighting
+    assert result == {"batchItemFailures": []}
+    status, info = svc.model("u5")
+    assert status == 200 and info["version"] == 1 and info["n_events"] == 12
+    assert info["likes_most"][0]["phrase"] == "dramatic side lighting"
+    assert info["dislikes_most"][0]["phrase"] == "sophisticated studio lighting"
+    assert "train" in info["metrics"]
+    # And optimize serves it, with nothing left pending
+    _, answer = svc.optimize({"user_id": "u5", "vlt_spec": SPEC, "explore": False})
+    assert answer["metadata"]["reward_model_version"] == 1 and answer["metadata"]["evidence_events"] == 0
+    assert "dramatic side lighting" in answer["prompt"]
+    assert svc.profile_item("u5").get("pending_feedback") == []
+
+
+def test_the_same_message_twice_makes_one_model_version(svc: Any) -> None:
+    # Given one queued retrain message
+    teach(svc, "u6", 6)
+    messages = svc.messages()
+    # When it is delivered twice (SQS is at-least-once), once in the same batch as a copy
+    first = svc.retrain(messages)
+    second = svc.retrain(messages + [{**messages[0], "MessageId": "copy"}])
+    # Then one version exists
+    assert first == second == {"batchItemFailures": []}
+    assert svc.model("u6")[1]["version"] == 1
+    keys = list(get_storage().list_keys("models/u6/reward/"))
+    assert len([k for k in keys if k.endswith(".onnx")]) == 1
+
+
+def test_a_poison_message_fails_alone_and_the_others_succeed(svc: Any) -> None:
+    # Given a batch of retrain requests for three designers and one unreadable message
+    for user in ("p1", "p2", "p3"):
+        teach(svc, user, 4)
+    messages = svc.messages()
+    poison = {"MessageId": "poison", "ReceiptHandle": "x", "Body": "{not json"}
+    bad_user = {"MessageId": "bad-user", "ReceiptHandle": "y", "Body": json.dumps({"user_id": "../etc"})}
+    # When
+    result = svc.retrain(messages[:2] + [poison] + messages[2:] + [bad_user])
+    # Then exactly the bad messages are reported (SQS retries them, then the DLQ), the others trained
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["bad-user", "poison"]
+    assert all(svc.model(user)[1]["version"] == 1 for user in ("p1", "p2", "p3"))
+
+
+def test_a_candidate_worse_than_the_serving_model_is_not_promoted(svc: Any) -> None:
+    # Given a designer served by a model trained on their taste (dramatic lighting liked)
+    teach(svc, "u7", 12)
+    svc.drain()
+    # And a population that has since learned, from many designers, the opposite taste
+    storage = get_storage()
+    ctx = F.context_row(F.spec_tokens_of(SPEC))
+    dramatic = vocab.BY_TEXT["dramatic side lighting"].index
+    studio = vocab.BY_TEXT["sophisticated studio lighting"].index
+    X = F.rows_for(ctx, [(dramatic,), (studio,)] * 2000)
+    y = np.array([0.0, 1.0] * 2000)
+    S, b = M.sufficient_stats(X, y, np.ones(len(y)))
+    from designer_ml.reward.retrain import update_population
+
+    update_population(storage, "crowd", "models/crowd/reward/v1-none.json", S, b)
+    # When the designer keeps liking dramatic lighting and the retrain runs
+    teach(svc, "u7", 10, start=12)
+    svc.drain()
+    # Then the candidate (pulled towards the crowd) is refused, and the document says why
+    status, info = svc.model("u7")
+    assert status == 200 and info["version"] == 1
+    last = info["last_retrain"]
+    assert last["promoted"] is False and "worse than the serving model" in last["reason"]
+    holdout = last["metrics"]["holdout"]
+    assert holdout["candidate"]["log_loss"] > holdout["serving"]["log_loss"]
+
+
+def test_replay_from_the_seed_and_deterministic_explore_false(svc: Any) -> None:
+    # Given a designer with a model
+    teach(svc, "u8", 8)
+    svc.drain()
+    body = {"user_id": "u8", "vlt_spec": SPEC}
+    # When the same seed is asked twice, and explore false with different seeds
+    _, a = svc.optimize({**body, "seed": 42})
+    _, b = svc.optimize({**body, "seed": 42})
+    _, c = svc.optimize({**body, "seed": 43})
+    greedy = {svc.optimize({**body, "explore": False, "seed": s})[1]["prompt"] for s in (1, 2, 3)}
+    # Then the seed replays the same prompt, and explore false always gives one prompt
+    assert a["prompt"] == b["prompt"] and a["metadata"]["seed"] == 42
+    assert a["metadata"]["chosen_probability"] == b["metadata"]["chosen_probability"]
+    assert c["metadata"]["seed"] == 43
+    assert len(greedy) == 1
+
+
+def test_a_missing_or_corrupt_model_still_answers(svc: Any) -> None:
+    # Given a designer whose model artifact got corrupted, another whose pointer names nothing
+    teach(svc, "u9", 6)
+    svc.drain()
+    item = svc.profile_item("u9")
+    get_storage().put_bytes(item["reward_model"]["key"], b"not an onnx model")
+    table = svc.env.resource("dynamodb").Table(svc.env.environment["PROFILES_TABLE"])
+    table.put_item(
+        Item={
+            "user_id": "gone",
+            "reward_version": 3,
+            "reward_model": {
+                **item["reward_model"],
+                "key": "models/gone/reward/v3-x.onnx",
+                "meta_key": "models/gone/reward/v3-x.json",
+            },
+        }
+    )
+    store.clear_caches()
+    # When
+    corrupt = svc.optimize({"user_id": "u9", "vlt_spec": SPEC})
+    gone = svc.optimize({"user_id": "gone", "vlt_spec": SPEC})
+    # Then both answer from the population model
+    assert corrupt[0] == gone[0] == 200
+    assert corrupt[1]["metadata"]["reward_model_source"] == "population"
+    assert gone[1]["metadata"]["reward_model_source"] == "population"
+
+
+def test_coverage_gaps_are_filled(svc: Any) -> None:
+    # Given coverage gaps stored by the selection stage
+    table = svc.env.resource("dynamodb").Table(svc.env.environment["PROFILES_TABLE"])
+    table.put_item(
+        Item={
+            "user_id": "cov",
+            "coverage_gaps": [
+                {"attribute": "style.mood", "value": "bold", "cluster": 3, "in_pool": True},
+                {"attribute": "colors.primary", "value": "red", "cluster": 3, "in_pool": False},
+            ],
+        }
+    )
+    spec = {"garment_type": "dress", "attributes": {"silhouette": "wrap"}}
+    # When
+    status, answer = svc.optimize({"user_id": "cov", "vlt_spec": spec, "explore": False})
+    # Then the gap's mood phrase and colour are in the prompt, and adjustments say so
+    assert status == 200
+    assert "bold" in [p.text for p in vocab.parse_prompt(answer["prompt"])]
+    assert "red wrap dress" in answer["prompt"]
+    actions = {(c["value"], c["action"]) for c in answer["adjustments"]["coverage"]}
+    assert {("bold", "boosted"), ("red", "filled")} <= actions
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user_id": "u", "vlt_spec": {}}, "vlt_spec"),
+        ({"user_id": "u", "vlt_spec": SPEC, "n_candidates": 0}, "n_candidates"),
+        ({"user_id": "../x", "vlt_spec": SPEC}, "user_id"),
+        ({"user_id": "u", "vlt_spec": SPEC, "feedback_history": [{"feedback_type": "love"}]}, "feedback_history"),
+    ],
+)
+def test_bad_optimize_requests_are_4xx_naming_the_field(svc: Any, body: dict[str, Any], field: str) -> None:
+    status, answer = svc.optimize(body)
+    assert 400 <= status < 500 and field in answer["error"]["message"], answer
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"feedback_type": "love"}, "feedback_type"),
+        ({"quality_score": 1.5}, "quality_score"),
+        ({"generation_id": None}, "generation_id"),
+    ],
+)
+def test_bad_feedback_is_422_naming_the_field_and_stores_nothing(svc: Any, change: dict[str, Any], field: str) -> None:
+    status, answer = svc.submit({**feedback("bad", 1, "like", "x"), **change})
+    assert status == 422 and field in answer["error"]["message"], answer
+    assert svc.events("bad") == [] and svc.profile_item("bad") == {}
+
+
+def test_an_explicit_train_request_queues_a_retrain(svc: Any) -> None:
+    teach(svc, "t1", 3)
+    svc.messages()
+    status, answer = svc.train("t1")
+    assert status == 202 and answer == {"queued": True}
+    assert [json.loads(m["Body"])["reason"] for m in svc.messages()] == ["train"]
+
+
+def test_serving_handlers_import_no_training_libraries(aws_env: Any) -> None:
+    # Given a fresh interpreter that imports each serving handler and answers a request
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from local import cloud
+        from local.events import build_api_event
+        from local.runtime import LambdaFunction
+        specs = {{s.logical_id: s for s in cloud.functions(cloud.load_template())}}
+        routes = [r for s in specs.values() for r in s.api_routes]
+        calls = [("OptimizeFunction", "POST", "/api/ml/prompt/optimize",
+                  {{"user_id": "imp", "vlt_spec": {json.dumps(SPEC)}}}),
+                 ("FeedbackFunction", "POST", "/api/ml/feedback/submit",
+                  {{"user_id": "imp", "generation_id": "g", "asset_id": "a", "feedback_type": "like",
+                   "prompt_used": "high fashion photography", "vlt_spec": {json.dumps(SPEC)}}})]
+        for name, method, path, body in calls:
+            _, event = build_api_event(routes, method, path, headers={{"Content-Type": "application/json"}},
+                                       body=json.dumps(body))
+            status = LambdaFunction(specs[name]).invoke(event)["statusCode"]
+            assert status < 300, status
+        bad = sorted(m for m in sys.modules if m.split(".")[0] in ("sklearn", "scipy", "skl2onnx", "dppy", "matplotlib"))
+        print(json.dumps(bad))
+    """)
+    # When
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**aws_env.environment, **_aws_vars()},
+        cwd=REPO,
+    )
+    # Then nothing of the training stack was imported
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def _aws_vars() -> dict[str, str]:
+    import os
+
+    keep = (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "PATH",
+        "POWERTOOLS_TRACE_DISABLED",
+    )
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def test_an_erased_designer_leaves_the_population_model(svc: Any) -> None:
+    # Given two designers whose models fed the population
+    teach(svc, "keep", 6)
+    teach(svc, "erase", 6)
+    svc.drain()
+    from designer_ml.reward.retrain import forget_designer, load_population
+
+    storage = get_storage()
+    assert sorted(load_population(storage).contributors) == ["erase", "keep"]
+    # When one is erased
+    forget_designer(storage, "erase")
+    # Then the population holds exactly the other designer's evidence
+    state = load_population(storage)
+    assert sorted(state.contributors) == ["keep"]
+    meta = storage.get_json(state.contributors["keep"])
+    only_keep = M.population_message(M.decode_symmetric(meta["stats"]["S"]), M.decode_array(meta["stats"]["b"]))
+    np.testing.assert_allclose(state.precision, only_keep[0], atol=1e-6)
+    np.testing.assert_allclose(state.information, only_keep[1], atol=1e-6)
