@@ -47,9 +47,12 @@ def delete_user(storage: Storage, user_id: str) -> dict[str, int]:
     """Remove a designer's data from every table and prefix; returns what was deleted.
 
     Idempotent: deleting a user with nothing stored deletes nothing and does not fail. The
-    population reward model keeps only aggregate weights, no events of the user; it forgets
-    them at its next retrain.
+    designer's evidence is first taken out of the population reward model (their model
+    document holds the statistics to subtract, so this happens before the artifacts go).
     """
+    from designer_ml.reward.retrain import forget_designer
+
+    forget_designer(storage, user_id)
     events = storage.query_user(storage.feedback, user_id)
     for event in events:
         storage.delete_item(storage.feedback, {"user_id": user_id, "event_key": event["event_key"]})

@@ -441,6 +441,8 @@ EXPECTED_GRANTS: dict[str, dict[str, frozenset[str]]] = {
         "FeedbackTable": RW,
         "ArtifactsBucket:records/*": RW,
         "ArtifactsBucket:models/*": RW,
+        # erasure rewrites the population reward model without the designer
+        "ArtifactsBucket:models/_population/*": frozenset({"write"}),
     },
     # Polling the retrain queue comes with the SQS event, not from these policies.
     "RetrainFunction": {"FeedbackTable": RW, "ProfilesTable": RW, "ArtifactsBucket:models/*": RW},

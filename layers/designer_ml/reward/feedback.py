@@ -99,41 +99,68 @@ def _store_event(storage: Any, item: dict[str, Any]) -> str:
     raise StorageUnavailable("feedback: the event kept changing while it was being replaced; retry")
 
 
-def _note_pending(storage: Any, user_id: str, entry: dict[str, Any], ts: int) -> tuple[bool, int]:
-    """Append the event to pending_feedback: (this call set the retrain marker, pending count)."""
+def _note_pending(storage: Any, user_id: str, entry: dict[str, Any], ts: int) -> bool:
+    """Append the event to pending_feedback; True when this call set the retrain marker.
+
+    The marker is set when no retrain is pending (or the pending one is stale: its message was
+    lost), and once more per retrain cycle when FLUSH_EVERY events are pending (feedback is
+    arriving faster than the coalescing window): ``retrain_flush_at``, cleared when a retrain
+    starts, lets that happen once. The common case (a retrain pending, few events) is one
+    conditional write; the pending list is capped (a stalled retrain must not grow the item).
+    """
     key = {"user_id": user_id}
+    names = {"#p": "pending_feedback", "#m": "retrain_requested_at", "#f": "retrain_flush_at"}
     append = "#p = list_append(if_not_exists(#p, :e), :ev)"
-    claimed = storage.update_expression(
-        storage.profiles,
-        key,
-        f"SET {append}, #m = :now ADD #c :one",
-        {"#p": "pending_feedback", "#m": "retrain_requested_at", "#c": "pending_count"},
-        {":e": [], ":ev": [entry], ":now": ts, ":stale": ts - STALE_MARKER_MS, ":one": 1},
-        condition="attribute_not_exists(#m) OR #m < :stale",
-        return_values="UPDATED_NEW",
+    values = {":e": [], ":ev": [entry]}
+    stale, cap, flush = {":stale": ts - STALE_MARKER_MS}, {":cap": store.PENDING_CAP}, {":flush": store.FLUSH_EVERY}
+    if (
+        storage.update_expression(
+            storage.profiles,
+            key,
+            f"SET {append}",
+            names,
+            {**values, **stale, **cap, **flush},
+            condition="attribute_exists(#m) AND #m >= :stale AND size(#p) < :cap "
+            "AND (size(#p) < :flush OR attribute_exists(#f))",
+        )
+        is not None
+    ):
+        return False
+    if (
+        storage.update_expression(
+            storage.profiles,
+            key,
+            f"SET {append}, #m = :now",
+            {"#p": names["#p"], "#m": names["#m"]},
+            {**values, **stale, ":now": ts},
+            condition="attribute_not_exists(#m) OR #m < :stale",
+        )
+        is not None
+    ):
+        return True
+    return (
+        storage.update_expression(
+            storage.profiles,
+            key,
+            f"SET {append}, #m = :now, #f = :now",
+            names,
+            {**values, **cap, **flush, ":now": ts},
+            condition="size(#p) >= :flush AND size(#p) < :cap AND attribute_not_exists(#f)",
+        )
+        is not None
     )
-    if claimed is not None:
-        return True, int(claimed.get("pending_count") or 0)
-    # A retrain is pending: it will read this event from the feedback table anyway. The pending
-    # list is capped (a stalled retrain must not grow the profile item without bound).
-    appended = storage.update_expression(
-        storage.profiles,
-        key,
-        f"SET {append} ADD #c :one",
-        {"#p": "pending_feedback", "#c": "pending_count"},
-        {":e": [], ":ev": [entry], ":cap": store.PENDING_CAP, ":one": 1},
-        condition="attribute_not_exists(#p) OR size(#p) < :cap",
-        return_values="UPDATED_NEW",
-    )
-    return False, int((appended or {}).get("pending_count") or 0)
 
 
-def _coalesce_delay(storage: Any, user_id: str, ts: int) -> int:
+def _coalesce_delay(storage: Any, user_id: str, ts: int) -> tuple[int, str]:
+    """(delay in seconds, reason): none when many events are pending ("flush") or the last
+    retrain started a window ago or more; else the rest of the window ("feedback")."""
     window = int(storage.settings.retrain_coalesce_seconds)
     item = storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False) or {}
+    if len(item.get("pending_feedback") or []) >= store.FLUSH_EVERY:
+        return 0, "flush"
     last = int(item.get("reward_retrained_at") or 0)
     elapsed = (ts - last) / 1000.0
-    return 0 if elapsed >= window else int(min(window, max(1.0, window - elapsed)))
+    return (0 if elapsed >= window else int(min(window, max(1.0, window - elapsed)))), "feedback"
 
 
 def _queue_retrain(storage: Any, user_id: str, ts: int, reason: str, delay: int) -> bool:
@@ -167,14 +194,9 @@ def submit_feedback(request: FeedbackRequest, storage: Any) -> FeedbackResponse:
     )
     queued = True
     try:
-        claimed, pending = _note_pending(storage, request.user_id, entry, ts)
-        if claimed:
-            delay = _coalesce_delay(storage, request.user_id, ts)
-            queued = _queue_retrain(storage, request.user_id, ts, "feedback", delay)
-        elif pending and pending % store.FLUSH_EVERY == 0:
-            # Feedback is arriving faster than the coalescing window: retrain now as well
-            # (the pending retrain stays queued; retraining is idempotent).
-            storage.send_message({"user_id": request.user_id, "requested_at": None, "reason": "flush"})
+        if _note_pending(storage, request.user_id, entry, ts):
+            delay, reason = _coalesce_delay(storage, request.user_id, ts)
+            queued = _queue_retrain(storage, request.user_id, ts, reason, delay)
     except StorageUnavailable:
         # The event is stored (the next retrain reads it from the feedback table); only the
         # retrain trigger is missing until the next feedback or rlhf/train. Not the client's

@@ -267,7 +267,23 @@ def update_population(
 def forget_designer(storage: Any, user_id: str) -> int | None:
     """Take a designer's evidence out of the population model (before their artifacts are
     deleted: their model document holds the statistics to subtract)."""
-    return update_population(storage, user_id, None, None, None)
+    version = update_population(storage, user_id, None, None, None)
+    # Superseded population versions still name the designer among their contributors.
+    current = load_population_pointer(storage)
+    for key in list(storage.list_keys(f"{store.POPULATION_PREFIX}/")):
+        if not key.endswith(".json") or key == current:
+            continue
+        document = storage.get_json(key)
+        if isinstance(document, Mapping) and user_id in (document.get("contributors") or {}):
+            storage.delete_prefix(key.removesuffix(".json"))
+    return version
+
+
+def load_population_pointer(storage: Any) -> str | None:
+    """S3 key of the serving population model's document, if any."""
+    item = storage.get_item(storage.profiles, {"user_id": store.POPULATION_ID}) or {}
+    pointer = item.get("reward_model") if isinstance(item.get("reward_model"), Mapping) else None
+    return pointer.get("meta_key") if pointer else None
 
 
 # -- one designer ----------------------------------------------------------------------------------
@@ -370,9 +386,9 @@ def _trim_pending(storage: Any, user_id: str, n_seen: int, version: int) -> None
         done = storage.update_expression(
             storage.profiles,
             key,
-            "SET #p = :tail, #c = :count",
-            {"#p": "pending_feedback", "#c": "pending_count", "#v": "reward_version"},
-            {":tail": tail, ":count": len(tail), ":n": len(pending), ":v": version},
+            "SET #p = :tail",
+            {"#p": "pending_feedback", "#v": "reward_version"},
+            {":tail": tail, ":n": len(pending), ":v": version},
             condition="size(#p) = :n AND #v = :v",
         )
         if done is not None:
@@ -394,7 +410,16 @@ def _mark_started(storage: Any, user_id: str, requested_at: int | None, ts: int)
         is not None
     ):
         return
-    storage.set_attributes(storage.profiles, key, {"reward_retrained_at": ts})
+    # Only on an existing item: a stale message for a designer erased meanwhile must not
+    # re-create their profile item.
+    storage.update_expression(
+        storage.profiles,
+        key,
+        "REMOVE #f SET #r = :now",
+        {"#f": "retrain_flush_at", "#r": "reward_retrained_at", "#u": "user_id"},
+        {":now": ts},
+        condition="attribute_exists(#u)",
+    )
 
 
 def retrain_user(storage: Any, user_id: str, requested_at: int | None = None) -> RetrainResult:

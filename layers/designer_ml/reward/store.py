@@ -16,7 +16,7 @@ rest of the item):
   since the last promotion (``k`` event key, ``ts`` ms, ``y`` reward, ``w`` weight, ``p``
   phrase indices, ``s`` signed spec hash buckets, ``f`` feature schema, ``g`` signature;
   about 200 bytes each), so that optimize learns from a like at once, before the coalesced
-  retrain runs; ``pending_count`` counts appends (minus trims) to trigger early retrains.
+  retrain runs; ``retrain_flush_at`` marks the one early retrain of a cycle with many pending.
 
 The population model hangs off the item ``user_id = "#population"`` ('#' cannot be in a user
 id). Artifacts: ``models/{user_id}/reward/v{n}-{fingerprint}.onnx`` and ``.json``, the
@@ -49,8 +49,8 @@ from designer_ml.reward.vocabulary import BY_TEXT, parse_prompt
 POPULATION_ID = "#population"
 POPULATION_PREFIX = "models/_population/reward"
 PENDING_CAP = 256
-# A designer sending feedback fast gets a retrain every this many pending events, whatever the
-# coalescing window (optimize reads at most PENDING_CAP pending events).
+# A designer sending feedback fast gets a retrain (once per retrain cycle) when this many events
+# are pending, whatever the coalescing window (optimize reads at most PENDING_CAP of them).
 FLUSH_EVERY = 48
 # How long a process trusts its copy of the population pointer (it changes with every retrain).
 POPULATION_POINTER_TTL_S = 15.0
