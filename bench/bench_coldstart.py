@@ -96,7 +96,7 @@ def _spawn(argv: list[str], env: dict[str, str], timeout: float = 120) -> tuple[
     for line in proc.stdout:
         if line.startswith(RESULT):
             elapsed = time.perf_counter() - started
-            answer = json.loads(line[len(RESULT):])
+            answer = json.loads(line[len(RESULT) :])
             break
     _, stderr = proc.communicate(timeout=timeout)
     if answer is None:
@@ -145,8 +145,15 @@ def run(quick: bool = False) -> dict[str, Any]:
             event_path = Path(tmp) / f"{function}.json"
             event_path.write_text(json.dumps(be.event(method, path, fixtures.request_body(function, i=1000))))
             env = _env(be, function)
-            ours_argv = [sys.executable, "-c", DRIVER, str(spec.code_dir), spec.handler_module, spec.handler_attr,
-                         str(event_path)]
+            ours_argv = [
+                sys.executable,
+                "-c",
+                DRIVER,
+                str(spec.code_dir),
+                spec.handler_module,
+                spec.handler_attr,
+                str(event_path),
+            ]
             ref_argv = [sys.executable, "-c", REFERENCE, str(fixtures.REPO), function, str(event_path)]
             ours, refs = [], []
             # Interleaved, so that a burst of load on this shared machine hits both sides alike.
@@ -160,13 +167,21 @@ def run(quick: bool = False) -> dict[str, Any]:
             status = ours[-1][1]["status"]
             forbidden = sorted({m for _, a in ours for m in a["forbidden"]} | set(answer["forbidden"]))
             name = function.removesuffix("Function").lower()
-            cold_rows.append([
-                name, round(cold, 3), round(statistics.median(a["import_s"] for _, a in ours), 3),
-                round(statistics.median(a["request_s"] for _, a in ours), 3), round(ref, 3),
-                round(statistics.median(a["import_s"] for _, a in refs), 3), round(ref / cold, 2), status,
-            ])
-            import_rows.append([name, round(total_ms), ", ".join(f"{p} {ms:.0f}" for p, ms in ranked),
-                                ", ".join(forbidden) or "none"])
+            cold_rows.append(
+                [
+                    name,
+                    round(cold, 3),
+                    round(statistics.median(a["import_s"] for _, a in ours), 3),
+                    round(statistics.median(a["request_s"] for _, a in ours), 3),
+                    round(ref, 3),
+                    round(statistics.median(a["import_s"] for _, a in refs), 3),
+                    round(ref / cold, 2),
+                    status,
+                ]
+            )
+            import_rows.append(
+                [name, round(total_ms), ", ".join(f"{p} {ms:.0f}" for p, ms in ranked), ", ".join(forbidden) or "none"]
+            )
             figures[f"{name}_cold_s"] = round(cold, 3)
             figures[f"{name}_reference_s"] = round(ref, 3)
             figures[f"{name}_ratio"] = round(ref / cold, 2)
@@ -177,18 +192,33 @@ def run(quick: bool = False) -> dict[str, Any]:
         figures["min_ratio"] = min(row[6] for row in cold_rows)
     figures["functions_measured"] = len(cold_rows)
     notes = be.notes + [f"{f}: no handler yet, not measured" for f in missing]
-    setup = [["profile create status", stored.get("profile")], ["feedback events stored", stored.get("feedback")],
-             ["model artifacts in S3", len(stored.get("model_keys", []))]] + [["note", n] for n in notes]
+    setup = [
+        ["profile create status", stored.get("profile")],
+        ["feedback events stored", stored.get("feedback")],
+        ["model artifacts in S3", len(stored.get("model_keys", []))],
+    ] + [["note", n] for n in notes]
     return {
         "name": "coldstart",
         "tables": [
-            {"title": f"Cold start, fresh process, median of {runs} (seconds; reference = the seed's way, same request)",
-             "columns": ["function", "ours total", "ours import", "ours first request", "reference total",
-                         "reference import", "reference / ours", "status"],
-             "rows": cold_rows},
-            {"title": "Import breakdown of each serving handler (python -X importtime, self ms by top-level package)",
-             "columns": ["function", "import total ms", "largest packages (ms)", "forbidden modules loaded"],
-             "rows": import_rows},
+            {
+                "title": f"Cold start, fresh process, median of {runs} (seconds; reference = the seed's way, same request)",
+                "columns": [
+                    "function",
+                    "ours total",
+                    "ours import",
+                    "ours first request",
+                    "reference total",
+                    "reference import",
+                    "reference / ours",
+                    "status",
+                ],
+                "rows": cold_rows,
+            },
+            {
+                "title": "Import breakdown of each serving handler (python -X importtime, self ms by top-level package)",
+                "columns": ["function", "import total ms", "largest packages (ms)", "forbidden modules loaded"],
+                "rows": import_rows,
+            },
             {"title": "Setup: the designer's stored state", "columns": ["what", "value"], "rows": setup},
         ],
         "figures": figures,

@@ -34,10 +34,12 @@ FORBIDDEN = {"sklearn", "scipy", "skl2onnx", "dppy", "matplotlib"}
 RUNTIME_BOTO = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 REQUESTS = {
     "MetaFunction": ("GET", "/health", None),
-    "ValidateFunction": ("POST", "/api/ml/validate", {"images": [{"id": "a", "vlt": fixtures.TARGET}],
-                                                      "target_vlt": fixtures.TARGET}),
-    "SelectFunction": ("POST", "/api/ml/select/diverse",
-                       {"images": fixtures.images(6), "target_count": 2}),
+    "ValidateFunction": (
+        "POST",
+        "/api/ml/validate",
+        {"images": [{"id": "a", "vlt": fixtures.TARGET}], "target_vlt": fixtures.TARGET},
+    ),
+    "SelectFunction": ("POST", "/api/ml/select/diverse", {"images": fixtures.images(6), "target_count": 2}),
     "OptimizeFunction": ("POST", "/api/ml/prompt/optimize", fixtures.request_body("OptimizeFunction", "nobody")),
     "FeedbackFunction": ("POST", "/api/ml/feedback/submit", fixtures.request_body("FeedbackFunction", "nobody")),
     "ProfileFunction": ("GET", "/api/ml/style-profile/nobody", None),
@@ -81,8 +83,19 @@ def install_target(folder: Path, cache: Path = CACHE) -> Path:
     if (target / ".complete").exists():
         return target
     partial = Path(tempfile.mkdtemp(prefix="install-", dir=cache.mkdir(parents=True, exist_ok=True) or cache))
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
-               "--target", str(partial), "-r", "requirements.txt"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--target",
+        str(partial),
+        "-r",
+        "requirements.txt",
+    ]
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
@@ -156,12 +169,21 @@ def run_alone(spec: Any, target: Path, event: dict[str, Any], env: dict[str, str
         paths.append(str(runtime_boto()))
     event_path = workdir / f"{spec.logical_id}-event.json"
     event_path.write_text(json.dumps(event))
-    command = [sys.executable, "-I", "-S", "-c", RUN_ALONE, "\x1f".join(paths), spec.handler_module,
-               spec.handler_attr, str(event_path)]
+    command = [
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        RUN_ALONE,
+        "\x1f".join(paths),
+        spec.handler_module,
+        spec.handler_attr,
+        str(event_path),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=workdir)
     for line in done.stdout.splitlines():
         if line.startswith("IMAGE_RUN "):
-            return json.loads(line[len("IMAGE_RUN "):])
+            return json.loads(line[len("IMAGE_RUN ") :])
     return {"status": None, "error": done.stderr[-1500:]}
 
 
@@ -191,10 +213,19 @@ def run(quick: bool = False) -> dict[str, Any]:
             env = {**be.function_env(spec.logical_id), "PATH": os.environ.get("PATH", "")}
             answer = run_alone(spec, target, be.event(method, path, body), env, Path(tmp))
             serving = name not in TRAINING_FOLDERS
-            rows.append([name, round(apparent / mb, 1), round(blocks / mb, 1), round(pruned_apparent / mb, 1),
-                         "yes" if (target / "boto3").exists() else "runtime's", ", ".join(carried) or "none",
-                         answer.get("status"), ", ".join(answer.get("forbidden", [])) or "none",
-                         f"< {BUDGET_MB}" if serving else "training"])
+            rows.append(
+                [
+                    name,
+                    round(apparent / mb, 1),
+                    round(blocks / mb, 1),
+                    round(pruned_apparent / mb, 1),
+                    "yes" if (target / "boto3").exists() else "runtime's",
+                    ", ".join(carried) or "none",
+                    answer.get("status"),
+                    ", ".join(answer.get("forbidden", [])) or "none",
+                    f"< {BUDGET_MB}" if serving else "training",
+                ]
+            )
             figures[f"{name}_installed_mb"] = round(apparent / mb, 1)
             figures[f"{name}_du_mb"] = round(blocks / mb, 1)
             figures[f"{name}_pruned_mb"] = round(pruned_apparent / mb, 1)
@@ -207,11 +238,22 @@ def run(quick: bool = False) -> dict[str, Any]:
     return {
         "name": "images",
         "tables": [
-            {"title": f"Image dependencies: pip install --target, Python {sys.version_info.major}.{sys.version_info.minor} "
-                      "(MB; pruned = after the Dockerfile's rm -rf), handler run alone from the folder",
-             "columns": ["function", "installed (apparent)", "installed (du)", "pruned (apparent)", "boto3",
-                         "training packages", "run status", "forbidden modules loaded", "bar"],
-             "rows": rows},
+            {
+                "title": f"Image dependencies: pip install --target, Python {sys.version_info.major}.{sys.version_info.minor} "
+                "(MB; pruned = after the Dockerfile's rm -rf), handler run alone from the folder",
+                "columns": [
+                    "function",
+                    "installed (apparent)",
+                    "installed (du)",
+                    "pruned (apparent)",
+                    "boto3",
+                    "training packages",
+                    "run status",
+                    "forbidden modules loaded",
+                    "bar",
+                ],
+                "rows": rows,
+            },
             {"title": "Notes", "columns": ["note"], "rows": [[n] for n in be.notes] or [["none"]]},
         ],
         "figures": figures,

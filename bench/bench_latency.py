@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -70,20 +69,32 @@ def run(quick: bool = False) -> dict[str, Any]:
             method, path = fixtures.ROUTES[function]
             varies = function == "FeedbackFunction"
             fixed = be.event(method, path, fixtures.request_body(function, i=0))
-            events = {i: be.event(method, path, fixtures.request_body(function, i=10_000 + i))
-                      for i in range(-1, n)} if varies else {}
+            events = (
+                {i: be.event(method, path, fixtures.request_body(function, i=10_000 + i)) for i in range(-1, n)}
+                if varies
+                else {}
+            )
             seen: set[int] = set()
 
-            def ours(i: int, function: str = function, fixed: dict[str, Any] = fixed,
-                     events: dict[int, Any] = events, seen: set[int] = seen) -> None:
+            def ours(
+                i: int,
+                function: str = function,
+                fixed: dict[str, Any] = fixed,
+                events: dict[int, Any] = events,
+                seen: set[int] = seen,
+            ) -> None:
                 status, _ = invoke(function, events[i] if events else fixed)
                 seen.add(status)
 
             bodies = {i: fixtures.request_body(function, i=20_000 + i) for i in range(-1, n)} if varies else {}
             fixed_body = fixtures.request_body(function, i=0)
 
-            def reference(i: int, function: str = function, bodies: dict[int, Any] = bodies,
-                          fixed_body: dict[str, Any] = fixed_body) -> None:
+            def reference(
+                i: int,
+                function: str = function,
+                bodies: dict[int, Any] = bodies,
+                fixed_body: dict[str, Any] = fixed_body,
+            ) -> None:
                 fixtures.seed_way(function, bodies[i] if bodies else fixed_body, models, table)
 
             mine = _timed(ours, n)
@@ -91,9 +102,18 @@ def run(quick: bool = False) -> dict[str, Any]:
             statuses[label] = seen
             name = label.replace(" ", "_")
             bar = BARS_MS.get(label)
-            rows.append([label, _p(mine, 50), _p(mine, 99), _p(theirs, 50), _p(theirs, 99),
-                         round(_p(theirs, 50) / _p(mine, 50), 1), f"< {bar:g}" if bar else "",
-                         ",".join(map(str, sorted(seen)))])
+            rows.append(
+                [
+                    label,
+                    _p(mine, 50),
+                    _p(mine, 99),
+                    _p(theirs, 50),
+                    _p(theirs, 99),
+                    round(_p(theirs, 50) / _p(mine, 50), 1),
+                    f"< {bar:g}" if bar else "",
+                    ",".join(map(str, sorted(seen))),
+                ]
+            )
             figures[f"{name}_p50_ms"] = _p(mine, 50)
             figures[f"{name}_p99_ms"] = _p(mine, 99)
             figures[f"{name}_reference_p50_ms"] = _p(theirs, 50)
@@ -106,22 +126,30 @@ def run(quick: bool = False) -> dict[str, Any]:
                 seen.add(status)
 
             mine = _timed(profile_get, n)
-            rows.append(["profile get", _p(mine, 50), _p(mine, 99), "", "", "", "",
-                         ",".join(map(str, sorted(seen)))])
+            rows.append(["profile get", _p(mine, 50), _p(mine, 99), "", "", "", "", ",".join(map(str, sorted(seen)))])
             figures["profile_get_p50_ms"] = _p(mine, 50)
             figures["profile_get_p99_ms"] = _p(mine, 99)
         else:
             rows.append(["profile get", "no handler yet", "", "", "", "", "", ""])
-    notes = [["note", note] for note in be.notes] + [
-        ["model artifacts in S3", len(stored.get("model_keys", []))]]
+    notes = [["note", note] for note in be.notes] + [["model artifacts in S3", len(stored.get("model_keys", []))]]
     figures["calls"] = n
     return {
         "name": "latency",
         "tables": [
-            {"title": f"Warm latency in process, {n} calls (ms; reference = the seed's way, models in memory, {n_ref} calls)",
-             "columns": ["request", "p50", "p99", "reference p50", "reference p99", "reference / ours (p50)",
-                         "bar p50", "statuses"],
-             "rows": [r if len(r) == 8 else [*r, ""] for r in rows]},
+            {
+                "title": f"Warm latency in process, {n} calls (ms; reference = the seed's way, models in memory, {n_ref} calls)",
+                "columns": [
+                    "request",
+                    "p50",
+                    "p99",
+                    "reference p50",
+                    "reference p99",
+                    "reference / ours (p50)",
+                    "bar p50",
+                    "statuses",
+                ],
+                "rows": [r if len(r) == 8 else [*r, ""] for r in rows],
+            },
             {"title": "Setup", "columns": ["what", "value"], "rows": notes},
         ],
         "figures": figures,

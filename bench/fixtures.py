@@ -49,8 +49,18 @@ SLOTS: dict[str, list[str]] = {
     "style.overall": ["elegant", "minimalist", "romantic", "casual", "edgy", "sporty"],
     "style.mood": ["sophisticated", "playful", "bold", "relaxed", "dramatic"],
 }
-PHRASES = ["soft dramatic lighting", "studio lighting", "natural window light", "full body", "3/4 angle",
-           "clean minimal background", "sharp focus", "detailed texture", "editorial", "high fashion photography"]
+PHRASES = [
+    "soft dramatic lighting",
+    "studio lighting",
+    "natural window light",
+    "full body",
+    "3/4 angle",
+    "clean minimal background",
+    "sharp focus",
+    "detailed texture",
+    "editorial",
+    "high fashion photography",
+]
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -79,33 +89,64 @@ def portfolio(n: int = 60, seed: int = 0, modes: int = 4) -> list[dict[str, Any]
 def images(n: int, seed: int = 1, modes: int = 6) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     return [
-        {"id": f"img-{i}", "vlt": vlt_record(rng, rng.randrange(modes)), "url": f"https://cdn.example/{i}.png",
-         "quality_score": round(rng.uniform(0.3, 1.0), 3)}
+        {
+            "id": f"img-{i}",
+            "vlt": vlt_record(rng, rng.randrange(modes)),
+            "url": f"https://cdn.example/{i}.png",
+            "quality_score": round(rng.uniform(0.3, 1.0), 3),
+        }
         for i in range(n)
     ]
 
 
-TARGET = {"garment_type": "dress", "attributes": {"silhouette": "A-line", "neckline": "V-neck", "length": "midi"},
-          "colors": {"primary": "black"}, "style": {"overall": "elegant", "mood": "sophisticated"}}
+TARGET = {
+    "garment_type": "dress",
+    "attributes": {"silhouette": "A-line", "neckline": "V-neck", "length": "midi"},
+    "colors": {"primary": "black"},
+    "style": {"overall": "elegant", "mood": "sophisticated"},
+}
 
 
-def request_body(function: str, user_id: str = USER, i: int = 0, *, n_candidates: int = 128,
-                 n_validate: int = 20, n_select: int = 200, k_select: int = 20) -> dict[str, Any]:
+def request_body(
+    function: str,
+    user_id: str = USER,
+    i: int = 0,
+    *,
+    n_candidates: int = 128,
+    n_validate: int = 20,
+    n_select: int = 200,
+    k_select: int = 20,
+) -> dict[str, Any]:
     """The typical request of a serving function (``i`` varies what must differ between calls)."""
     if function == "OptimizeFunction":
-        return {"user_id": user_id, "base_prompt": "a black A-line midi dress with a V-neck", "vlt_spec": TARGET,
-                "n_candidates": n_candidates, "explore": True, "seed": 7 + i}
+        return {
+            "user_id": user_id,
+            "base_prompt": "a black A-line midi dress with a V-neck",
+            "vlt_spec": TARGET,
+            "n_candidates": n_candidates,
+            "explore": True,
+            "seed": 7 + i,
+        }
     if function == "ValidateFunction":
-        return {"generation_id": f"gen-{i}", "user_id": user_id, "images": images(n_validate, seed=i),
-                "target_vlt": TARGET}
+        return {
+            "generation_id": f"gen-{i}",
+            "user_id": user_id,
+            "images": images(n_validate, seed=i),
+            "target_vlt": TARGET,
+        }
     if function == "SelectFunction":
         return {"user_id": user_id, "images": images(n_select, seed=i), "target_count": k_select}
     if function == "FeedbackFunction":
         rng = random.Random(i)
-        return {"user_id": user_id, "generation_id": f"gen-{i // 4}", "asset_id": f"a{i}",
-                "feedback_type": rng.choice(["like", "like", "dislike"]),
-                "prompt_used": "high fashion photography, " + ", ".join(rng.sample(PHRASES, 3)),
-                "vlt_spec": vlt_record(rng, rng.randrange(4)), "quality_score": round(rng.uniform(0.4, 1.0), 2)}
+        return {
+            "user_id": user_id,
+            "generation_id": f"gen-{i // 4}",
+            "asset_id": f"a{i}",
+            "feedback_type": rng.choice(["like", "like", "dislike"]),
+            "prompt_used": "high fashion photography, " + ", ".join(rng.sample(PHRASES, 3)),
+            "vlt_spec": vlt_record(rng, rng.randrange(4)),
+            "quality_score": round(rng.uniform(0.4, 1.0), 2),
+        }
     raise KeyError(function)
 
 
@@ -138,8 +179,9 @@ class Backend:
         from local.events import build_api_event
 
         headers = {"Content-Type": "application/json"} if body is not None else None
-        _, event = build_api_event(self.routes, method, path, headers=headers,
-                                   body=None if body is None else json.dumps(body))
+        _, event = build_api_event(
+            self.routes, method, path, headers=headers, body=None if body is None else json.dumps(body)
+        )
         return event
 
     def function_env(self, function: str) -> dict[str, str]:
@@ -149,10 +191,16 @@ class Backend:
 def aws_environment(endpoint: str, scratch: Path) -> dict[str, str]:
     """Dummy credentials and the moto endpoint; no shared config (a developer's ~/.aws must not count)."""
     return {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint, "POWERTOOLS_TRACE_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(scratch / "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "no-creds"),
-        "POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(scratch / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "no-creds"),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "WARNING",
     }
 
 
@@ -215,8 +263,9 @@ class Invoker:
 
         if function not in self._loaded:
             spec = self.backend.specs[function]
-            self._loaded[function] = LambdaFunction(spec, function_name=f"{PREFIX}-{function}",
-                                                    module_name=f"_bench_{function}")
+            self._loaded[function] = LambdaFunction(
+                spec, function_name=f"{PREFIX}-{function}", module_name=f"_bench_{function}"
+            )
         os.environ.update(self.backend.specs[function].environment)
         result = self._loaded[function].invoke(event)
         body = result.get("body")
@@ -237,8 +286,10 @@ def seed_user(be: Backend, user_id: str = USER, n_records: int = 60, n_feedback:
     done: dict[str, Any] = {"profile": None, "feedback": 0, "reward_model": None}
     records = portfolio(n_records)
     if be.handler_exists("ProfileFunction"):
-        status, answer = invoke("ProfileFunction", be.event("POST", "/api/ml/style-profile/create",
-                                                            {"user_id": user_id, "vlt_records": records}))
+        status, answer = invoke(
+            "ProfileFunction",
+            be.event("POST", "/api/ml/style-profile/create", {"user_id": user_id, "vlt_records": records}),
+        )
         done["profile"] = status
         if status >= 300:
             be.notes.append(f"profile create answered {status}: {str(answer)[:200]}")
@@ -246,8 +297,10 @@ def seed_user(be: Backend, user_id: str = USER, n_records: int = 60, n_feedback:
         be.notes.append("no ProfileFunction handler yet: no style profile stored")
     if be.handler_exists("FeedbackFunction"):
         for i in range(n_feedback):
-            status, _ = invoke("FeedbackFunction", be.event("POST", ROUTES["FeedbackFunction"][1],
-                                                            request_body("FeedbackFunction", user_id, i)))
+            status, _ = invoke(
+                "FeedbackFunction",
+                be.event("POST", ROUTES["FeedbackFunction"][1], request_body("FeedbackFunction", user_id, i)),
+            )
             done["feedback"] += status < 300
         if be.handler_exists("RetrainFunction"):
             done["reward_model"] = _retrain(be, invoke)
@@ -333,8 +386,10 @@ def _store_seed_models(records: list[dict[str, Any]], user_id: str) -> None:
     rng = random.Random(3)
     feedback = [request_body("FeedbackFunction", user_id, i) for i in range(24)]
     reward_vec = DictVectorizer(sparse=False)
-    F = reward_vec.fit_transform([_prompt_features(f["prompt_used"], f["vlt_spec"]) for f in feedback]
-                                 + [_prompt_features(", ".join(PHRASES), TARGET)])
+    F = reward_vec.fit_transform(
+        [_prompt_features(f["prompt_used"], f["vlt_spec"]) for f in feedback]
+        + [_prompt_features(", ".join(PHRASES), TARGET)]
+    )
     y = np.array([1.0 if f["feedback_type"] == "like" else -1.0 for f in feedback] + [0.0])
     reward = SGDRegressor(random_state=0).fit(F, y + 0.01 * rng.random())
     s3 = boto3.client("s3", region_name=REGION)
@@ -378,7 +433,9 @@ def seed_way(function: str, body: dict[str, Any], models: dict[str, Any], table:
         spec = body["vlt_spec"]
         cluster = int(gmm.predict(pca.transform(vec.transform([{f"{k}={v}": 1.0 for k, v in _flat(spec).items()}])))[0])
         rng = random.Random(body.get("seed", 0))
-        variations = [body["base_prompt"] + ", " + ", ".join(rng.sample(PHRASES, 3)) for _ in range(body["n_candidates"])]
+        variations = [
+            body["base_prompt"] + ", " + ", ".join(rng.sample(PHRASES, 3)) for _ in range(body["n_candidates"])
+        ]
         scores = [float(reward.predict(reward_vec.transform([_prompt_features(v, spec)]))[0]) for v in variations]
         best = int(np.argmax(scores))
         return {"prompt": variations[best], "confidence": scores[best], "cluster": cluster}
@@ -391,17 +448,22 @@ def seed_way(function: str, body: dict[str, Any], models: dict[str, Any], table:
 
         labels = IsolationForest(contamination=0.1, random_state=42).fit_predict(X)[1:]
         scores = [sum(g.get(k) == v for k, v in target.items()) / max(1, len(target)) for g in gens]
-        return {"validations": [{"image_id": image["id"], "consistency_score": s, "is_outlier": bool(o == -1)}
-                                for image, s, o in zip(body["images"], scores, labels, strict=True)]}
+        return {
+            "validations": [
+                {"image_id": image["id"], "consistency_score": s, "is_outlier": bool(o == -1)}
+                for image, s, o in zip(body["images"], scores, labels, strict=True)
+            ]
+        }
     if function == "SelectFunction":
         from dppy.finite_dpps import FiniteDPP
         from sklearn.feature_extraction import DictVectorizer
 
         feats = DictVectorizer(sparse=False).fit_transform(
-            [{f"{k}={v}": 1.0 for k, v in _flat(image["vlt"]).items()} for image in body["images"]])
+            [{f"{k}={v}": 1.0 for k, v in _flat(image["vlt"]).items()} for image in body["images"]]
+        )
         feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
         quality = np.array([image.get("quality_score", 0.5) for image in body["images"]])
-        q = np.diag(quality ** 0.3)
+        q = np.diag(quality**0.3)
         kernel = q @ np.clip(feats @ feats.T, 0, None) ** 0.7 @ q
         try:
             dpp = FiniteDPP("likelihood", L=kernel)
@@ -413,11 +475,18 @@ def seed_way(function: str, body: dict[str, Any], models: dict[str, Any], table:
     if function == "FeedbackFunction":
         reward_vec, reward = models["reward"]
         y = 1.0 if body["feedback_type"] == "like" else -1.0
-        reward.partial_fit(reward_vec.transform([_prompt_features(body.get("prompt_used") or "", body.get("vlt_spec"))]),
-                           [y])
+        reward.partial_fit(
+            reward_vec.transform([_prompt_features(body.get("prompt_used") or "", body.get("vlt_spec"))]), [y]
+        )
         if table is not None:
-            table.put_item(Item={"user_id": body["user_id"], "event_key": f"{body['generation_id']}#{body['asset_id']}",
-                                 "feedback_type": body["feedback_type"], "prompt_used": body.get("prompt_used") or ""})
+            table.put_item(
+                Item={
+                    "user_id": body["user_id"],
+                    "event_key": f"{body['generation_id']}#{body['asset_id']}",
+                    "feedback_type": body["feedback_type"],
+                    "prompt_used": body.get("prompt_used") or "",
+                }
+            )
         return {"feedback_id": f"{body['generation_id']}#{body['asset_id']}", "queued": False}
     raise KeyError(function)
 

@@ -64,14 +64,10 @@ def request_id_of(event: dict[str, Any] | None) -> str:
 
 
 def error_body(status: int, code: str, message: str, request_id: str, details: list[Any] | None = None) -> str:
-    return json.dumps(
-        {"error": {"code": code, "message": message, "details": details or [], "request_id": request_id}}
-    )
+    return json.dumps({"error": {"code": code, "message": message, "details": details or [], "request_id": request_id}})
 
 
-def error_response(
-    status: int, code: str, message: str, request_id: str, details: list[Any] | None = None
-) -> Response:
+def error_response(status: int, code: str, message: str, request_id: str, details: list[Any] | None = None) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,

@@ -68,8 +68,9 @@ def run(session: Any, X: np.ndarray, output: str | int = 0) -> np.ndarray:
     return np.asarray(outputs[names.index(output)])
 
 
-def check_parity(model_bytes: bytes, X: np.ndarray, expected: np.ndarray, output: str | int = 0,
-                 tolerance: float = PARITY_TOLERANCE) -> float:
+def check_parity(
+    model_bytes: bytes, X: np.ndarray, expected: np.ndarray, output: str | int = 0, tolerance: float = PARITY_TOLERANCE
+) -> float:
     """Max abs difference between the ONNX model and the reference on rows ``X``; raises if over."""
     got = run(make_session(model_bytes), X, output).reshape(np.shape(expected))
     diff = float(np.max(np.abs(got.astype(np.float64) - np.asarray(expected, dtype=np.float64)))) if got.size else 0.0

@@ -17,7 +17,9 @@ USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 
 UserId = Annotated[
     str,
-    Field(pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The designer's id", examples=["user_123"]),
+    Field(
+        pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The designer's id", examples=["user_123"]
+    ),
 ]
 
 
@@ -156,7 +158,9 @@ class Health(BaseModel):
 class CreateProfileRequest(BaseModel):
     user_id: UserId
     vlt_records: list[PortfolioRecord] = Field(min_length=1, max_length=limits.MAX_RECORDS)
-    n_clusters: Annotated[int | None, Number] = Field(default=None, ge=1, le=10, description="null: chosen by BIC over 3..7")
+    n_clusters: Annotated[int | None, Number] = Field(
+        default=None, ge=1, le=10, description="null: chosen by BIC over 3..7"
+    )
 
     @model_validator(mode="after")
     def _ids(self) -> CreateProfileRequest:

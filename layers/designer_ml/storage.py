@@ -305,11 +305,19 @@ class Storage:
             raise _unavailable("delete", table.name, exc) from exc
 
     # -- S3 ------------------------------------------------------------------------------------
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
-                  metadata: Mapping[str, str] | None = None) -> None:
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         try:
             self.s3.put_object(
-                Bucket=self.settings.artifacts_bucket, Key=key, Body=data, ContentType=content_type,
+                Bucket=self.settings.artifacts_bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
                 Metadata={k: str(v) for k, v in (metadata or {}).items()},
             )
         except (ClientError, BotoCoreError) as exc:

@@ -174,9 +174,7 @@ class Vocabulary:
             for slot, number in rec.numeric.items():
                 numbers.setdefault(slot, []).append(number)
         categories = {slot: dict(sorted(c.items())) for slot, c in sorted(counts.items())}
-        numeric = {
-            slot: (float(np.mean(v)), float(np.std(v)) or 1.0) for slot, v in sorted(numbers.items())
-        }
+        numeric = {slot: (float(np.mean(v)), float(np.std(v)) or 1.0) for slot, v in sorted(numbers.items())}
         weights = dict(DEFAULT_GROUP_WEIGHTS if group_weights is None else group_weights)
         return cls(categories=categories, numeric=numeric, n_records=len(parsed), group_weights=weights)
 

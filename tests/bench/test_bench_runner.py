@@ -20,7 +20,10 @@ def test_quick_run_writes_every_benchmarks_results_and_tables(tmp_path: Path) ->
     # When the runner's quick version runs
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--results", str(results), "--readme", str(readme)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
     # Then each benchmark wrote a stamped result with figures and tables, and the README shows them

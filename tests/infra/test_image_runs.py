@@ -31,9 +31,25 @@ BUDGET_BYTES = bench_images.BUDGET_MB * 1024 * 1024
 @lru_cache(maxsize=1)
 def _index_unreachable() -> str | None:
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
-         "--timeout", "10", "--retries", "0", "--dest", str(bench_images.CACHE / "probe"), "six==1.17.0"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--timeout",
+            "10",
+            "--retries",
+            "0",
+            "--dest",
+            str(bench_images.CACHE / "probe"),
+            "six==1.17.0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return None if done.returncode == 0 else f"package index unreachable: {done.stderr[-300:]}"
 
@@ -49,8 +65,9 @@ def installed() -> Any:
 
 @pytest.mark.network
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_handler_runs_from_its_image_alone(function: str, installed: Any, aws_env: Any, api_event: Any,
-                                           tmp_path: Path) -> None:
+def test_handler_runs_from_its_image_alone(
+    function: str, installed: Any, aws_env: Any, api_event: Any, tmp_path: Path
+) -> None:
     # Given a function of the template, its requirements installed into an empty folder
     spec = aws_env.specs[function]
     handler = spec.code_dir.joinpath(*spec.handler_module.split(".")).with_suffix(".py")

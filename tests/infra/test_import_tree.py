@@ -51,11 +51,14 @@ def test_serving_handler_imports_no_training_library(function: str, aws_env: Any
     # When a fresh process imports the handler and answers it
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, str(spec.code_dir), spec.handler_module, spec.handler_attr, str(event_path)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
     assert lines, f"{function} gave no answer: {done.stderr[-2000:]}"
-    answer = json.loads(lines[-1][len(RESULT):])
+    answer = json.loads(lines[-1][len(RESULT) :])
 
     # Then it answered without a server error, and no training library was imported
     assert answer["status"] is not None and answer["status"] < 500, answer

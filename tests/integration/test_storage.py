@@ -36,8 +36,9 @@ def test_versioned_write_keeps_other_stages_attributes(storage):
     # Given a profile on which another stage stored coverage gaps
     key = {"user_id": "u1"}
     storage.put_versioned(storage.profiles, key, {"document": "{}"}, None)
-    assert storage.set_attributes(storage.profiles, key, {"coverage_gaps": [{"attribute": "x", "value": 0.5}]},
-                                  must_exist="user_id")
+    assert storage.set_attributes(
+        storage.profiles, key, {"coverage_gaps": [{"attribute": "x", "value": 0.5}]}, must_exist="user_id"
+    )
     # When the profile is updated
     storage.put_versioned(storage.profiles, key, {"document": "{}"}, 1)
     # Then the gaps survive, with floats back as floats

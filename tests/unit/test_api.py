@@ -43,7 +43,10 @@ class Context:
 
 def call(path, body, headers=None):
     event = {
-        "httpMethod": "POST", "path": path, "resource": path, "headers": headers or {},
+        "httpMethod": "POST",
+        "path": path,
+        "resource": path,
+        "headers": headers or {},
         "body": body if isinstance(body, str) else json.dumps(body),
         "requestContext": {"requestId": "gw-123", "httpMethod": "POST", "resourcePath": path},
     }

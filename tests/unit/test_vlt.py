@@ -67,8 +67,15 @@ def test_id_url_and_ground_truth_are_not_features():
     record = dict(SEED_RECORD, url="http://x", ground_truth={"section_name": "Womens"}, quality_score=0.4)
     # Then only garment attributes become slots
     assert set(parse_record(record).categorical) == {
-        "garment_type", "attributes.silhouette", "attributes.neckline", "attributes.sleeve_length",
-        "attributes.length", "colors.primary", "colors.finish", "style.overall", "style.mood",
+        "garment_type",
+        "attributes.silhouette",
+        "attributes.neckline",
+        "attributes.sleeve_length",
+        "attributes.length",
+        "colors.primary",
+        "colors.finish",
+        "style.overall",
+        "style.mood",
     }
 
 
@@ -76,8 +83,12 @@ def test_unseen_values_are_flagged_per_group_not_lost():
     # Given a vocabulary fitted on black dresses
     vocab = Vocabulary.fit([SEED_RECORD, dict(SEED_RECORD, id="2")])
     # When a record with a never-seen neckline, an unseen slot and a known colour is encoded
-    other = {"id": "9", "garment_type": "dress", "attributes": {"neckline": "Halter", "pattern": "floral"},
-             "colors": {"primary": "black"}}
+    other = {
+        "id": "9",
+        "garment_type": "dress",
+        "attributes": {"neckline": "Halter", "pattern": "floral"},
+        "colors": {"primary": "black"},
+    }
     batch = vocab.transform([SEED_RECORD, other])
     # Then the attributes group says unseen for it (and only for it), with the values named
     assert batch.unseen["attributes"].tolist() == [False, True]
