@@ -461,7 +461,7 @@ export declare class MLServiceClient {
   /**
    * The user's current style profile.
    * `GET /api/ml/style-profile/{user_id}`. Retried on 429, 5xx, timeouts and network errors.
-   * @param userId `user_id` (Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128)
+   * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
    * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   getStyleProfile(userId: string, options?: CallOptions): Promise<ProfileResponse>;
@@ -490,7 +490,7 @@ export declare class MLServiceClient {
   /**
    * The designer's current reward model: version, events, metrics, liked and disliked phrases.
    * `GET /api/ml/rlhf/model/{user_id}`. Retried on 429, 5xx, timeouts and network errors.
-   * @param userId `user_id` (Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128)
+   * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
    * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   getRewardModel(userId: string, options?: CallOptions): Promise<RewardModelInfo>;
@@ -512,7 +512,7 @@ export declare class MLServiceClient {
   /**
    * Everything stored about a designer.
    * `GET /api/ml/users/{user_id}/export`. Retried on 429, 5xx, timeouts and network errors.
-   * @param userId `user_id` (Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128)
+   * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
    * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   exportUser(userId: string, options?: CallOptions): Promise<UserExport>;
@@ -520,7 +520,7 @@ export declare class MLServiceClient {
   /**
    * Erase a designer's data everywhere.
    * `DELETE /api/ml/users/{user_id}`. Retried on 429, 5xx, timeouts and network errors.
-   * @param userId `user_id` (Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128)
+   * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
    * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   deleteUser(userId: string, options?: CallOptions): Promise<UserDeletion>;

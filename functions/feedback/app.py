@@ -1,18 +1,14 @@
 """Stage 10: feedback in, retrain requests out, the designer's reward model (API side)."""
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler.openapi.params import Path
-
 from designer_ml.api import ERROR_RESPONSES, create_app, lambda_entry
 from designer_ml.reward.feedback import model_info, request_retrain, submit_feedback
 from designer_ml.schemas import (
-    USER_ID_PATTERN,
     FeedbackRequest,
     FeedbackResponse,
     RewardModelInfo,
     TrainRequest,
     TrainResponse,
+    UserIdPath,
 )
 from designer_ml.storage import get_storage
 
@@ -48,7 +44,7 @@ def train(request: TrainRequest) -> tuple[TrainResponse, int]:
     tags=["feedback"],
     responses={200: {"description": "The serving reward model"}, **ERROR_RESPONSES},
 )
-def model(user_id: Annotated[str, Path(pattern=USER_ID_PATTERN, max_length=128)]) -> RewardModelInfo:
+def model(user_id: UserIdPath) -> RewardModelInfo:
     return model_info(user_id, get_storage())
 
 

@@ -1,16 +1,12 @@
 """Style profiles (stage 2): create, update and read a designer's style modes."""
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler.openapi.params import Path
-
 from designer_ml.api import ERROR_RESPONSES, create_app, lambda_entry
 from designer_ml.schemas import (
-    USER_ID_PATTERN,
     CreateProfileRequest,
     Profile,
     ProfileResponse,
     UpdateProfileRequest,
+    UserIdPath,
 )
 from designer_ml.storage import get_storage
 from designer_ml.style import profile as profiles
@@ -48,7 +44,7 @@ def update(body: UpdateProfileRequest) -> ProfileResponse:
     tags=["profile"],
     responses=ERROR_RESPONSES,
 )
-def read(user_id: Annotated[str, Path(pattern=USER_ID_PATTERN, max_length=128)]) -> ProfileResponse:
+def read(user_id: UserIdPath) -> ProfileResponse:
     return ProfileResponse(profile=Profile(**profiles.get_profile(get_storage(), user_id)))
 
 

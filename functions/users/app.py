@@ -1,16 +1,11 @@
 """A designer's data: export everything stored about them, or erase it."""
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler.openapi.params import Path
-
 from designer_ml.api import create_app, lambda_entry
 from designer_ml.privacy import delete_user, export_user
-from designer_ml.schemas import USER_ID_PATTERN, UserDeletion, UserExport
+from designer_ml.schemas import UserDeletion, UserExport, UserIdPath
 from designer_ml.storage import get_storage
 
 app = create_app()
-UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, max_length=128)]
 
 
 @app.get("/api/ml/users/<user_id>/export", summary="Everything stored about a designer", tags=["users"])

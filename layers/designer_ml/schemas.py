@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from designer_ml import limits
@@ -21,6 +22,10 @@ UserId = Annotated[
         pattern=USER_ID_PATTERN, min_length=1, max_length=128, description="The designer's id", examples=["user_123"]
     ),
 ]
+
+
+# A user_id in a route's path ("/api/ml/style-profile/{user_id}"), checked like the body field.
+UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, max_length=128, description="The designer's id")]
 
 
 def _id_to_str(value: Any) -> Any:
