@@ -309,8 +309,9 @@ def test_a_candidate_worse_than_the_serving_model_is_not_promoted(svc: Any) -> N
     from designer_ml.reward.retrain import update_population
 
     update_population(storage, "crowd", "models/crowd/reward/v1-none.json", S, b)
-    # When the designer keeps liking dramatic lighting and the retrain runs
-    teach(svc, "u7", 10, start=12)
+    # When the designer keeps liking dramatic lighting and the retrain runs (enough new events
+    # for a conclusive held-out comparison)
+    teach(svc, "u7", 40, start=12)
     svc.drain()
     # Then the candidate (pulled towards the crowd) is refused, and the document says why
     status, info = svc.model("u7")

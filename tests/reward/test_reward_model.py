@@ -203,3 +203,28 @@ def test_a_pending_entry_is_the_same_row_as_the_stored_event() -> None:
     # Then it encodes to the same features as the event itself
     np.testing.assert_allclose(store.pending_row(entry), store.row_of(phrases, tokens))
     assert store.pending_row({**entry, "f": "oldschem"}) is None
+
+
+@pytest.mark.parametrize(("n_holdout", "refused"), [(5, False), (40, True)])
+def test_only_a_conclusive_holdout_can_refuse_a_candidate(n_holdout: int, refused: bool) -> None:
+    from designer_ml.reward.retrain import Events, _gate
+
+    # Given an incumbent that predicts the held-out events well (studio lighting liked) and a
+    # candidate procedure whose prior is confidently the opposite
+    ctx = F.context_row(F.spec_tokens_of({"garment": {"type": "dress"}}))
+    studio = vocab.BY_TEXT["sophisticated studio lighting"].index
+    X = F.rows_for(ctx, [(studio,)] * n_holdout)
+    y = np.ones(n_holdout)
+    good = np.zeros(F.D)
+    good[F.INTERCEPT] = 0.9
+    incumbent = NumpyScorer(good, np.zeros((F.D, 1)))
+    bad_mean = np.zeros(F.D)
+    bad_mean[F.INTERCEPT] = 0.1
+    prior = (bad_mean, np.eye(F.D) * 1e6)
+    events = Events(X, y, np.ones(n_holdout), np.arange(n_holdout), [""] * n_holdout, "fp")
+    # When the gate compares them on all events held out
+    worse, reason, metrics = _gate(events, np.ones(n_holdout, dtype=bool), prior, incumbent)
+    # Then the candidate is clearly worse on both, but only the large holdout may refuse it
+    assert metrics["holdout"]["log_loss_difference"] > 1.0
+    assert worse is refused and metrics["holdout"]["conclusive"] is refused
+    assert (reason is not None) is refused
