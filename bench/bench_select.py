@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import fixtures
 from designer_ml.selection import coverage
 from designer_ml.selection.dpp import exact_k_dpp_marginals, greedy_rounds, sample_k_dpp
 from designer_ml.selection.kernel import build_kernel, encode_features
@@ -335,15 +336,7 @@ class _Context:
 
 
 def _event(body: dict[str, Any]) -> dict[str, Any]:
-    path = "/api/ml/select/diverse"
-    return {
-        "httpMethod": "POST",
-        "path": path,
-        "resource": path,
-        "body": json.dumps(body),
-        "headers": {"Content-Type": "application/json"},
-        "requestContext": {"requestId": "bench", "resourcePath": path, "httpMethod": "POST"},
-    }
+    return fixtures.api_event("POST", "/api/ml/select/diverse", body)
 
 
 def latency(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import fixtures  # noqa: E402
 from bench.bench_profile import HM_PATH, planted_portfolio  # noqa: E402
 from designer_ml.validation.novelty import NoveltyScorer, fit_novelty, novelty_features  # noqa: E402
 from designer_ml.vlt import Vocabulary, parse_record  # noqa: E402
@@ -421,14 +422,7 @@ class _Context:
 
 
 def _event(body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "httpMethod": "POST",
-        "path": PATH,
-        "resource": PATH,
-        "body": json.dumps(body),
-        "headers": {"Content-Type": "application/json"},
-        "requestContext": {"requestId": "bench", "resourcePath": PATH, "httpMethod": "POST"},
-    }
+    return fixtures.api_event("POST", PATH, body)
 
 
 def latency(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:

@@ -176,16 +176,22 @@ class Backend:
         return spec.code_dir.joinpath(*spec.handler_module.split(".")).with_suffix(".py").is_file()
 
     def event(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        from local.events import build_api_event
-
-        headers = {"Content-Type": "application/json"} if body is not None else None
-        _, event = build_api_event(
-            self.routes, method, path, headers=headers, body=None if body is None else json.dumps(body)
-        )
-        return event
+        return api_event(method, path, body, self.routes)
 
     def function_env(self, function: str) -> dict[str, str]:
         return {**self.environment, **dict(self.specs[function].environment)}
+
+
+def api_event(method: str, path: str, body: Any = None, routes: Any = None) -> dict[str, Any]:
+    """The API Gateway proxy event of a request to the template's routes (as local.server builds it)."""
+    from local import cloud
+    from local.events import build_api_event
+
+    if routes is None:
+        routes = [r for spec in cloud.functions(cloud.load_template()) for r in spec.api_routes]
+    headers = {"Content-Type": "application/json"} if body is not None else None
+    _, event = build_api_event(routes, method, path, headers=headers, body=None if body is None else json.dumps(body))
+    return event
 
 
 def aws_environment(endpoint: str, scratch: Path) -> dict[str, str]:
