@@ -27,7 +27,6 @@ Pools: synthetic VLT records with planted modes (random prototypes, 30% of slots
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
@@ -47,6 +46,7 @@ from designer_ml.selection import coverage
 from designer_ml.selection.dpp import exact_k_dpp_marginals, greedy_rounds, sample_k_dpp
 from designer_ml.selection.kernel import build_kernel, encode_features
 from designer_ml.vlt import parse_record
+from local.runtime import LambdaContext, load_module
 
 REPO = Path(__file__).resolve().parents[1]
 HM = REPO.parent / "shared" / "data" / "hm_garments.jsonl"
@@ -321,18 +321,11 @@ def scale(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
 
 
 def _load_handler() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_select_app", REPO / "functions" / "select" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module.lambda_handler
+    return load_module(REPO / "functions" / "select", "app", "bench_select_app").lambda_handler
 
 
-class _Context:
-    function_name = "select"
-    memory_limit_in_mb = 2048
-    aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:select"
+def _context() -> LambdaContext:
+    return LambdaContext("select", memory_limit_in_mb=2048, timeout_s=29, aws_request_id="bench")
 
 
 def _event(body: dict[str, Any]) -> dict[str, Any]:
@@ -352,11 +345,11 @@ def latency(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
     event = _event({"images": images, "target_count": 20, "diversity_weight": 0.7, "quality_weight": 0.3})
     calls = 40 if quick else 200
     for _ in range(10):
-        assert handler(event, _Context())["statusCode"] == 200
+        assert handler(event, _context())["statusCode"] == 200
     wall, cpu = [], []
     for _ in range(calls):
         w, c = time.perf_counter(), time.process_time()
-        handler(event, _Context())
+        handler(event, _context())
         wall.append((time.perf_counter() - w) * 1000)
         cpu.append((time.process_time() - c) * 1000)
     dense_dppy_way(records, quality, 20, 0)  # import dppy outside the timed calls
@@ -383,7 +376,7 @@ def latency(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
     ]
     big = synthetic_records(10_000, rng, n_modes=12)
     big_event = _event({"images": [{"id": str(i), "vlt": r} for i, r in enumerate(big)], "target_count": 100})
-    big_s = _timed(lambda: handler(big_event, _Context()), 1 if quick else 3)
+    big_s = _timed(lambda: handler(big_event, _context()), 1 if quick else 3)
     rows.append(["ours, 10k choose 100 through the handler", 1 if quick else 3, round(big_s * 1000, 1), None])
     figures = {
         "warm_20_of_200_p50_ms": rows[0][2],

@@ -36,6 +36,7 @@ from bench import fixtures  # noqa: E402
 from bench.bench_profile import HM_PATH, planted_portfolio  # noqa: E402
 from designer_ml.validation.novelty import NoveltyScorer, fit_novelty, novelty_features  # noqa: E402
 from designer_ml.vlt import Vocabulary, parse_record  # noqa: E402
+from local.runtime import LambdaContext, load_module  # noqa: E402
 
 PATH = "/api/ml/validate"
 STRIP = ("ground_truth", "text", "source")
@@ -414,11 +415,8 @@ def _store_profile(user_id: str, portfolio: list[dict]) -> None:
     )
 
 
-class _Context:
-    function_name = "validate"
-    memory_limit_in_mb = 1024
-    aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:validate"
+def _context() -> LambdaContext:
+    return LambdaContext("validate", memory_limit_in_mb=1024, timeout_s=29, aws_request_id="bench")
 
 
 def _event(body: dict[str, Any]) -> dict[str, Any]:
@@ -439,7 +437,7 @@ def latency(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
         if loader == "designer_ml.style.bundle" and profile_fn.exists():
             handler = _load("bench_validate_profile_app", profile_fn)
             created = handler(
-                _event_at("/api/ml/style-profile/create", {"user_id": "bench", "vlt_records": port}), _Context()
+                _event_at("/api/ml/style-profile/create", {"user_id": "bench", "vlt_records": port}), _context()
             )
             assert created["statusCode"] == 201, created["body"][:500]
             stored_by = "ProfileFunction"
@@ -450,23 +448,23 @@ def latency(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
         target = {k: v for k, v in ins[0].items() if k in ("garment_type", "attributes", "colors", "style")}
         images = [{"id": f"img{i}", "vlt": r, "url": f"https://cdn/{i}.png"} for i, r in enumerate((ins + offs)[:20])]
         event = _event({"generation_id": "g", "images": images, "target_vlt": target, "user_id": "bench"})
-        first = handler(event, _Context())
+        first = handler(event, _context())
         body = json.loads(first["body"])
         assert first["statusCode"] == 200 and body["summary"]["style_checked"], first["body"][:500]
         calls = 50 if quick else 200
         for _ in range(10):
-            handler(event, _Context())
+            handler(event, _context())
         wall, cpu = [], []
         for _ in range(calls):
             w, c = time.perf_counter(), time.process_time()
-            handler(event, _Context())
+            handler(event, _context())
             wall.append((time.perf_counter() - w) * 1000)
             cpu.append((time.process_time() - c) * 1000)
         no_user = _event({"generation_id": "g", "images": images, "target_vlt": target})
         plain = []
         for _ in range(calls):
             w = time.perf_counter()
-            handler(no_user, _Context())
+            handler(no_user, _context())
             plain.append((time.perf_counter() - w) * 1000)
         # The seed's way: encode the batch and fit an Isolation Forest on it, per request.
         vocab = Vocabulary.fit([parse_record(r) for r in port])
@@ -506,15 +504,7 @@ def latency(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
 
 
 def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module.lambda_handler
+    return load_module(path.parent, path.stem, name).lambda_handler
 
 
 def _event_at(path: str, body: dict[str, Any]) -> dict[str, Any]:
