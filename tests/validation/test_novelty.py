@@ -10,7 +10,14 @@ from validation_helpers import IN_MODES, OFF_MODE, fit_style, make_record, recor
 
 from designer_ml.errors import ModelIntegrityError
 from designer_ml.onnx_models import check_parity, make_session
-from designer_ml.validation.novelty import NoveltyMismatch, NoveltyScorer, fit_novelty, novelty_features
+from designer_ml.validation.novelty import (
+    MixtureLayout,
+    NoveltyMismatch,
+    NoveltyScorer,
+    fit_mixture,
+    fit_novelty,
+    n_components,
+)
 from designer_ml.vlt import Vocabulary, parse_record
 
 
@@ -41,29 +48,45 @@ def test_calibration_is_json_and_names_its_vocabulary(style):
     assert 0.0 < cal["cv_flag_rate"] <= 0.1
 
 
-def test_onnx_matches_scikit_learn_on_new_rows(style):
-    # Given the exported forest and the same forest refitted in scikit-learn (same seed, same rows)
-    from sklearn.ensemble import IsolationForest
+def _refit(style):
+    """The final mixture fit_novelty exported, refitted (same seed, same rows) in numpy."""
+    layout = MixtureLayout(style.vocab)
+    train = layout.features([parse_record(r) for r in style.portfolio])
+    return layout, fit_mixture(layout, train, n_components(len(style.portfolio)), seed=0)
 
-    from designer_ml.validation.novelty import N_ESTIMATORS
 
-    train = novelty_features(style.vocab.transform(style.portfolio))
-    reference = IsolationForest(
-        n_estimators=N_ESTIMATORS, max_samples=style.artifacts.calibration["max_samples"], random_state=0
-    ).fit(train)
+def test_onnx_matches_the_numpy_mixture_on_new_rows(style):
+    # Given the exported mixture and the same mixture refitted in numpy
+    layout, mixture = _refit(style)
     held_out = records(IN_MODES, 40, seed=7, prefix="h") + records([OFF_MODE], 40, seed=8, prefix="o")
-    rows = novelty_features(style.vocab.transform(held_out))
+    rows = layout.features([parse_record(r) for r in held_out])
 
-    # When both score rows they never saw
-    diff = check_parity(style.artifacts.onnx_bytes, rows, reference.decision_function(rows), output="scores")
+    # When both score rows they never saw (unseen values included)
+    diff = check_parity(style.artifacts.onnx_bytes, rows, mixture.neg_log_likelihood(rows), output="scores")
 
     # Then they agree within 1e-4
+    assert rows[:, [layout.unseen[s] for s in layout.slots]].sum() > 0
     assert diff < 1e-4
+
+
+def test_every_component_is_a_distribution_over_each_slot(style):
+    # Given the fitted mixture
+    layout, mixture = _refit(style)
+
+    # When each slot's weighted log-probabilities are turned back into probabilities
+    for slot, weight, (a, b) in zip(layout.slots, layout.slot_weights, layout.spans, strict=True):
+        p = np.exp(mixture.W[a:b] / weight)
+
+        # Then they sum to one per component, and a value never seen keeps some mass, least of all
+        np.testing.assert_allclose(p.sum(axis=0), 1.0, atol=1e-9)
+        assert np.all(p[layout.unseen[slot] - a] > 0)
+        assert np.all(p[layout.unseen[slot] - a] <= p.min(axis=0) + 1e-12)
+    np.testing.assert_allclose(np.exp(mixture.log_weights).sum(), 1.0, atol=1e-9)
 
 
 def test_parity_check_catches_a_different_model(style):
     # Given expected scores shifted by 1e-3
-    rows = novelty_features(style.vocab.transform(style.portfolio))
+    rows = MixtureLayout(style.vocab).features([parse_record(r) for r in style.portfolio])
     session = make_session(style.artifacts.onnx_bytes)
     got = session.run(None, {session.get_inputs()[0].name: rows})[0]
 
@@ -105,6 +128,40 @@ def test_in_style_images_mostly_pass_and_off_style_mostly_flagged(scorer):
     assert all(r == [] for r, flag in zip(inside.reasons, inside.is_outlier, strict=True) if not flag)
 
 
+def test_common_values_in_a_combination_the_portfolio_never_holds_are_flagged(scorer):
+    # Given an image whose every value is common in the portfolio, but half from each mode
+    rng = np.random.default_rng(4)
+    first, second = (make_record(f"m{j}", IN_MODES[j], rng, fidelity=1.0) for j in (0, 1))
+    crossed = {
+        "garment_type": first["garment_type"],
+        "attributes": {"silhouette": first["attributes"]["silhouette"], "neckline": second["attributes"]["neckline"]},
+        "colors": {"primary": second["colors"]["primary"]},
+        "style": {"overall": second["style"]["overall"]},
+    }
+
+    # When scored with the two records it was cut from
+    result = _score(scorer, [first, second, crossed])
+
+    # Then only the crossed one is flagged, and the reason says it is the combination
+    assert result.is_outlier.tolist() == [False, False, True]
+    assert result.reasons[2] == ["unusual combination of attributes for your portfolio"]
+
+
+def test_a_sparse_in_style_record_is_not_off_style(scorer):
+    # Given in-style records an analyser mostly left empty (garment type and colour only)
+    rng = np.random.default_rng(6)
+    sparse = []
+    for i in range(20):
+        full = make_record(f"s{i}", IN_MODES[i % 2], rng, fidelity=1.0)
+        sparse.append({"garment_type": full["garment_type"], "colors": {"primary": full["colors"]["primary"]}})
+
+    # When scored
+    result = _score(scorer, sparse)
+
+    # Then none is flagged: missing attributes are not evidence of another style
+    assert not result.is_outlier.any()
+
+
 def test_scores_are_probabilities_and_flag_above_one_half(scorer):
     # Given a mix of images
     recs = records(IN_MODES, 30, seed=21, prefix="i") + records([OFF_MODE], 30, seed=22, prefix="o")
@@ -137,6 +194,15 @@ def test_scorer_refuses_a_model_of_another_vocabulary(style):
     # When a scorer is built from the model and that vocabulary, Then it refuses
     with pytest.raises(NoveltyMismatch):
         NoveltyScorer.from_artifacts(other, style.artifacts)
+
+
+def test_scorer_refuses_a_calibration_of_another_format(style):
+    # Given the calibration of an older model format (an Isolation Forest's, say)
+    old = {**style.artifacts.calibration, "format": 1}
+
+    # When a scorer is built from it, Then it refuses (validate then skips the style check)
+    with pytest.raises(NoveltyMismatch, match="format"):
+        NoveltyScorer(style.vocab, make_session(style.artifacts.onnx_bytes), old)
 
 
 def test_two_record_portfolio_fits():
