@@ -5,7 +5,7 @@ Cold start: a fresh Python process imports the handler the template names (code 
 backend and answers the function's typical request (bench/fixtures.py: optimize 128 candidates,
 validate 20 images, select 20 of 200, feedback submit, all for a designer with a stored profile
 and reward model). Timed from ``Popen`` to the answer, interpreter start included; median of 5
-(quick: 3). Also reported: the import and first-request parts, measured inside the process.
+(quick: 2). Also reported: the import and first-request parts, measured inside the process.
 
 Reference, in the same run: a fresh process answering the same request the seed's way (sketch
 000): its monolith's imports (scikit-learn, dppy; torch left out, which flatters it), its
@@ -15,10 +15,22 @@ request, dppy on a dense kernel, ``partial_fit`` on feedback.
 Import breakdown: ``python -X importtime`` of the same cold process, self time summed by
 top-level package; any of scikit-learn, scipy, skl2onnx, dppy or matplotlib in ``sys.modules``
 after the request is reported (tests/infra/test_import_tree.py fails on it).
+
+Both sides run from bytecode, as the images do (their Dockerfiles run ``compileall``): the
+repository's code is compiled first, since with ``PYTHONDONTWRITEBYTECODE`` set (as in this
+environment) a module edited since its last ``.pyc`` would be compiled again in every measured
+process (~30 ms for schemas.py alone). An untimed run of each side warms the file cache (not
+in the quick version, which times 2 runs of each). The feedback request is a new event in every
+run (a repeated one is answered early as a duplicate).
+
+The floor table: a fresh process that imports only the libraries every serving handler needs
+(numpy, onnxruntime, pydantic, botocore, Powertools' event handler) and creates the DynamoDB and
+S3 clients, with none of our code: what no change to this repository can go under.
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import re
@@ -83,6 +95,25 @@ t2 = time.perf_counter()
 print("BENCH_RESULT " + json.dumps({"import_s": t1 - t0, "request_s": t2 - t1, "status": 200, "forbidden": [],
       "body": json.dumps(answer, default=str)[:300]}), flush=True)
 """
+# The floor: what the serving stack costs before any of our code runs (the same interpreter, the
+# libraries every serving handler imports, and the two clients a model-loading request needs).
+FLOOR = r"""
+import sys, time
+t0 = time.perf_counter()
+import json
+import numpy, onnxruntime, pydantic
+t1 = time.perf_counter()
+import botocore.session
+t2 = time.perf_counter()
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+import aws_lambda_powertools.event_handler.openapi.params
+t3 = time.perf_counter()
+session = botocore.session.get_session()
+session.create_client("dynamodb"), session.create_client("s3")
+t4 = time.perf_counter()
+print("BENCH_RESULT " + json.dumps({"numpy_onnxruntime_pydantic_s": t1 - t0, "botocore_s": t2 - t1,
+      "powertools_s": t3 - t2, "clients_s": t4 - t3}), flush=True)
+"""
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
@@ -129,8 +160,27 @@ def importtime_breakdown(stderr: str, top: int = 6) -> tuple[float, list[tuple[s
     return total, ranked
 
 
+def compile_bytecode() -> None:
+    """Compile the repository's code (timestamp-checked ``.pyc``, safe to edit afterwards)."""
+    for folder in ("layers", "functions", "bench", "local"):
+        compileall.compile_dir(fixtures.REPO / folder, quiet=1)
+
+
+def _event_files(be: fixtures.Backend, function: str, folder: Path, count: int) -> list[Path]:
+    """``count`` event files of the function's typical request: a new feedback event each, else one request."""
+    method, path = fixtures.ROUTES[function]
+    paths = []
+    for k in range(count):
+        i = 1000 + k if function == "FeedbackFunction" else 1000
+        event_path = folder / f"{function}-{i}.json"
+        event_path.write_text(json.dumps(be.event(method, path, fixtures.request_body(function, i=i))))
+        paths.append(event_path)
+    return paths
+
+
 def run(quick: bool = False) -> dict[str, Any]:
-    runs = 3 if quick else 5
+    runs = 2 if quick else 5
+    compile_bytecode()
     cold_rows: list[list[Any]] = []
     import_rows: list[list[Any]] = []
     figures: dict[str, Any] = {}
@@ -141,26 +191,20 @@ def run(quick: bool = False) -> dict[str, Any]:
         missing = [f for f in fixtures.SERVING if f not in functions]
         for function in functions:
             spec = be.specs[function]
-            method, path = fixtures.ROUTES[function]
-            event_path = Path(tmp) / f"{function}.json"
-            event_path.write_text(json.dumps(be.event(method, path, fixtures.request_body(function, i=1000))))
+            # Events: a warm-up, the timed runs (ours and the reference answer the same ones), importtime.
+            events = [str(p) for p in _event_files(be, function, Path(tmp), runs + 2)]
             env = _env(be, function)
-            ours_argv = [
-                sys.executable,
-                "-c",
-                DRIVER,
-                str(spec.code_dir),
-                spec.handler_module,
-                spec.handler_attr,
-                str(event_path),
-            ]
-            ref_argv = [sys.executable, "-c", REFERENCE, str(fixtures.REPO), function, str(event_path)]
+            ours_argv = [sys.executable, "-c", DRIVER, str(spec.code_dir), spec.handler_module, spec.handler_attr]
+            ref_argv = [sys.executable, "-c", REFERENCE, str(fixtures.REPO), function]
+            if not quick:
+                _spawn([*ours_argv, events[0]], env)
+                _spawn([*ref_argv, events[0]], env)
             ours, refs = [], []
             # Interleaved, so that a burst of load on this shared machine hits both sides alike.
-            for _ in range(runs):
-                ours.append(_spawn(ours_argv, env)[:2])
-                refs.append(_spawn(ref_argv, env)[:2])
-            _, answer, stderr = _spawn([sys.executable, "-X", "importtime", *ours_argv[1:]], env)
+            for event in events[1 : runs + 1]:
+                ours.append(_spawn([*ours_argv, event], env)[:2])
+                refs.append(_spawn([*ref_argv, event], env)[:2])
+            _, answer, stderr = _spawn([sys.executable, "-X", "importtime", *ours_argv[1:], events[-1]], env)
             total_ms, ranked = importtime_breakdown(stderr)
             cold = statistics.median(t for t, _ in ours)
             ref = statistics.median(t for t, _ in refs)
@@ -187,6 +231,16 @@ def run(quick: bool = False) -> dict[str, Any]:
             figures[f"{name}_ratio"] = round(ref / cold, 2)
             figures[f"{name}_status"] = status
             figures[f"{name}_forbidden_modules"] = len(forbidden)
+        floors = [_spawn([sys.executable, "-c", FLOOR], _env(be, fixtures.SERVING[0])) for _ in range(runs)]
+    floor_s = statistics.median(t for t, _, _ in floors)
+    floor_rows = [["total, spawn to done", round(floor_s, 3)]] + [
+        [
+            part.removesuffix("_s").replace("_", ", ") + (" (import)" if part != "clients_s" else " (DynamoDB + S3)"),
+            round(statistics.median(a[part] for _, a, _ in floors), 3),
+        ]
+        for part in ("numpy_onnxruntime_pydantic_s", "botocore_s", "powertools_s", "clients_s")
+    ]
+    figures["floor_s"] = round(floor_s, 3)
     if cold_rows:
         figures["max_cold_s"] = max(row[1] for row in cold_rows)
         figures["min_ratio"] = min(row[6] for row in cold_rows)
@@ -195,6 +249,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     setup = [
         ["profile create status", stored.get("profile")],
         ["feedback events stored", stored.get("feedback")],
+        ["reward model trained", stored.get("reward_model") is not None],
         ["model artifacts in S3", len(stored.get("model_keys", []))],
     ] + [["note", n] for n in notes]
     return {
@@ -218,6 +273,12 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "title": "Import breakdown of each serving handler (python -X importtime, self ms by top-level package)",
                 "columns": ["function", "import total ms", "largest packages (ms)", "forbidden modules loaded"],
                 "rows": import_rows,
+            },
+            {
+                "title": f"The floor: the serving libraries alone, fresh process, median of {runs} (seconds); "
+                "4x the reference needs each function under reference / 4",
+                "columns": ["part", "seconds"],
+                "rows": floor_rows,
             },
             {"title": "Setup: the designer's stored state", "columns": ["what", "value"], "rows": setup},
         ],

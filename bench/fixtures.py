@@ -226,6 +226,9 @@ def backend() -> Iterator[Backend]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        # moto keeps its backends per process, not per server: without a reset, a second
+        # backend in one process would see the first one's tables, objects and messages.
+        _moto_reset(endpoint)
         scratch = Path(tempfile.mkdtemp(prefix="designer-ml-bench-"))
         environment = aws_environment(endpoint, scratch)
         for name in list(os.environ):
@@ -248,6 +251,12 @@ def backend() -> Iterator[Backend]:
         server.stop()
 
 
+def _moto_reset(endpoint: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).read()
+
+
 def _reset_process_caches() -> None:
     import sys
 
@@ -255,6 +264,8 @@ def _reset_process_caches() -> None:
         sys.modules["designer_ml.storage"].reset_for_tests()
     if "designer_ml.onnx_models" in sys.modules:
         sys.modules["designer_ml.onnx_models"].clear_cache()
+    if "designer_ml.reward.store" in sys.modules:
+        sys.modules["designer_ml.reward.store"].clear_caches()
 
 
 class Invoker:
@@ -309,7 +320,7 @@ def seed_user(be: Backend, user_id: str = USER, n_records: int = 60, n_feedback:
             )
             done["feedback"] += status < 300
         if be.handler_exists("RetrainFunction"):
-            done["reward_model"] = _retrain(be, invoke)
+            done["reward_model"] = _retrain(be)
     else:
         be.notes.append("no FeedbackFunction handler yet: no feedback or reward model stored")
     _store_seed_models(records, user_id)
@@ -317,30 +328,60 @@ def seed_user(be: Backend, user_id: str = USER, n_records: int = 60, n_feedback:
     return done
 
 
-def _retrain(be: Backend, invoke: Invoker) -> Any:
-    """Play the SQS event source: hand the queued retrain messages to RetrainFunction."""
-    import boto3
+class RetrainQueue:
+    """Lambda's SQS event source for RetrainFunction: visible retrain messages in, handled ones deleted."""
 
-    from local.events import sqs_event
+    def __init__(self, be: Backend):
+        import boto3
 
-    queue_url = be.environment.get("RETRAIN_QUEUE_URL")
-    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=be.endpoint)
-    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-    if not messages:
-        be.notes.append("no retrain message queued after feedback: reward model not trained")
-        return None
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    batch = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]} for m in messages]
-    spec = be.specs["RetrainFunction"]
-    from local.runtime import LambdaFunction
+        from local.runtime import LambdaFunction
 
-    function = LambdaFunction(spec, function_name=f"{PREFIX}-RetrainFunction", module_name="_bench_retrain")
-    os.environ.update(spec.environment)
+        self.backend = be
+        self.url = be.environment["RETRAIN_QUEUE_URL"]
+        self.sqs = boto3.client("sqs", region_name=REGION, endpoint_url=be.endpoint)
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        spec = be.specs["RetrainFunction"]
+        self.function = LambdaFunction(spec, function_name=f"{PREFIX}-RetrainFunction", module_name="_bench_retrain")
+
+    def drain(self) -> tuple[int, int]:
+        """Hand every visible message to RetrainFunction, one batch at a time; (handled, failed)."""
+        from local.events import sqs_event
+
+        handled = failed = 0
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            if not messages:
+                return handled, failed
+            os.environ.update(self.backend.specs["RetrainFunction"].environment)
+            result = self.function.invoke(sqs_event(messages, self.arn, REGION))
+            bad = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in bad]
+            if done:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+            handled += len(done)
+            failed += len(bad)
+            if bad:  # failed messages stay invisible until their visibility timeout: stop here
+                return handled, failed
+
+
+def _retrain(be: Backend) -> Any:
+    """Train the reward model from the queued retrain messages; None (and a note) when it fails."""
     try:
-        return function.invoke(sqs_event(batch, arn, REGION))
+        handled, failed = RetrainQueue(be).drain()
     except Exception as exc:  # a benchmark reports what it could not set up rather than failing
         be.notes.append(f"retrain failed: {exc!r}")
         return None
+    if failed or not handled:
+        be.notes.append(f"retrain: {handled} messages handled, {failed} failed: reward model not trained")
+        return None
+    return {"messages": handled}
 
 
 def _model_keys(user_id: str) -> list[str]:

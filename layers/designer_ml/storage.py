@@ -3,20 +3,27 @@
 ``ClientError`` never leaves this module: a lost conditional write becomes
 :class:`~designer_ml.errors.VersionConflict` (callers re-read and retry), a missing object
 ``None``, anything else :class:`~designer_ml.errors.StorageUnavailable`. Items are stored with
-plain numbers (floats as ``Decimal`` on the way in, back to ``int``/``float`` on the way out).
-boto3 clients are created once per process and honour ``AWS_ENDPOINT_URL`` (moto locally).
+plain numbers (floats go in as DynamoDB numbers, numbers come back as ``int``/``float``).
+Clients are botocore's, created once per process on first use, and honour ``AWS_ENDPOINT_URL``
+(moto locally).
+
+Why botocore and not boto3: importing boto3 imports s3transfer, and a boto3 ``Session`` adds
+its resource loaders; together ~15 ms of every cold start for nothing the service calls
+(bench/bench_coldstart.py). The clients are the same botocore clients boto3 would return.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from functools import lru_cache
 from typing import Any
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,16 +31,100 @@ from designer_ml.errors import StorageUnavailable, VersionConflict
 from designer_ml.observability import logger
 from designer_ml.settings import Settings, get_settings
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 _CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=10)
+_SERVICES = ("dynamodb", "s3", "sqs")
+# DynamoDB's number type: 38 significant digits, exponent -130..125 (boto3's DYNAMODB_CONTEXT).
+_NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+
+
+def _number(value: int | float | Decimal) -> str:
+    if isinstance(value, float):
+        # DynamoDB's smallest magnitude is 1e-130: anything smaller is stored as the 0 it rounds to
+        # (ValidationException otherwise, for e.g. a quality_score of 2e-134).
+        # float(): numpy 2 floats repr as "np.float64(...)".
+        value = Decimal(repr(float(value))) if abs(value) >= 1e-130 or value == 0.0 else Decimal(0)
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise TypeError("Infinity and NaN not supported")
+    return str(_NUMBERS.create_decimal(value))
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    """Python value -> DynamoDB attribute value (``{"S": ...}``, ``{"N": ...}``, ``{"M": ...}`` ...).
+
+    Own code rather than boto3's ``TypeSerializer`` because that module imports boto3 (see the
+    module docstring); the rules are boto3's, plus floats, which are stored as their ``repr``.
+    """
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (int, float, Decimal)):
+        return {"N": _number(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"B": bytes(value)}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): serialize(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [serialize(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        if all(isinstance(v, str) for v in value):
+            return {"SS": sorted(value)}
+        if all(isinstance(v, (bytes, bytearray)) for v in value):
+            return {"BS": [bytes(v) for v in value]}
+        if all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in value):
+            return {"NS": [_number(v) for v in value]}
+    raise TypeError(f"Unsupported type {type(value)!r} for value {value!r}")
+
+
+def _plain_number(text: str) -> int | float:
+    try:
+        return int(text)  # most stored numbers are counters, versions and timestamps
+    except ValueError:
+        number = Decimal(text)
+        return int(number) if number == number.to_integral_value() else float(number)
+
+
+def deserialize(attribute: Mapping[str, Any]) -> Any:
+    """DynamoDB attribute value -> plain Python (numbers as int or float, sets as lists)."""
+    ((kind, value),) = attribute.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return _plain_number(value)
+    if kind == "M":
+        return {k: deserialize(v) for k, v in value.items()}
+    if kind == "L":
+        return [deserialize(v) for v in value]
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "B":
+        return bytes(value)
+    if kind == "SS":
+        return list(value)
+    if kind == "NS":
+        return [_plain_number(v) for v in value]
+    if kind == "BS":
+        return [bytes(v) for v in value]
+    raise TypeError(f"Unknown DynamoDB type {kind!r}")
+
+
+def _dump(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: serialize(v) for k, v in mapping.items()}
+
+
+def _load(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: deserialize(v) for k, v in mapping.items()}
 
 
 class Table:
     """One DynamoDB table with the resource layer's call shapes, on the low-level client.
 
     boto3's resource layer costs ~0.1 s more of every cold start than the client (measured in
-    bench/bench_coldstart.py); items are (de)serialised here with boto3's own type serializer.
+    bench/bench_coldstart.py); items are (de)serialised here (:func:`serialize`).
     """
 
     def __init__(self, storage: Storage, name: str):
@@ -44,25 +135,17 @@ class Table:
     def _client(self) -> Any:
         return self._storage.dynamodb
 
-    @staticmethod
-    def _dump(mapping: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: _SERIALIZER.serialize(v) for k, v in mapping.items()}
-
-    @staticmethod
-    def _load(mapping: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: _DESERIALIZER.deserialize(v) for k, v in mapping.items()}
-
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         for field in ("Key", "Item", "ExpressionAttributeValues"):
             if field in kwargs:
-                kwargs[field] = self._dump(kwargs[field])
+                kwargs[field] = _dump(kwargs[field])
         answer = getattr(self._client, operation)(TableName=self.name, **kwargs)
         if "Item" in answer:
-            answer["Item"] = self._load(answer["Item"])
+            answer["Item"] = _load(answer["Item"])
         if "Items" in answer:
-            answer["Items"] = [self._load(i) for i in answer["Items"]]
+            answer["Items"] = [_load(i) for i in answer["Items"]]
         if "Attributes" in answer:
-            answer["Attributes"] = self._load(answer["Attributes"])
+            answer["Attributes"] = _load(answer["Attributes"])
         return answer
 
     def get_item(self, **kwargs: Any) -> dict[str, Any]:
@@ -81,28 +164,43 @@ class Table:
         return self._call("query", **kwargs)
 
 
-def to_dynamo(value: Any) -> Any:
-    """Python value -> DynamoDB-safe value (floats as Decimal, recursively)."""
-    if isinstance(value, float):
-        # DynamoDB's smallest magnitude is 1e-130: anything smaller is stored as the 0 it rounds to
-        # (ValidationException otherwise, for e.g. a quality_score of 2e-134).
-        return Decimal(repr(value)) if abs(value) >= 1e-130 or value == 0.0 else Decimal(0)
-    if isinstance(value, Mapping):
-        return {k: to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_dynamo(v) for v in value]
-    return value
+class _PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
+    """botocore's model files, decoded into plain dicts.
+
+    botocore decodes them with ``object_pairs_hook=OrderedDict``; the two clients a request
+    needs read ~4 MB of JSON (endpoints, the S3 and DynamoDB models and endpoint rulesets), which
+    that hook makes twice as slow to decode (~10 ms of a cold start). Plain dicts keep insertion
+    order too, and botocore only reads these mappings.
+    """
+
+    def load_file(self, file_path: str) -> Any:
+        for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+            if os.path.isfile(file_path + extension):
+                with opener(file_path + extension, "rb") as fh:
+                    return json.loads(fh.read())
+        return None
 
 
-def from_dynamo(value: Any) -> Any:
-    """DynamoDB value -> plain Python (Decimal as int or float, recursively)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Mapping):
-        return {k: from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [from_dynamo(v) for v in value]
-    return value
+class _KnownServicesLoader(botocore.loaders.Loader):
+    """botocore's data loader, told which services exist instead of listing its data folder.
+
+    Before loading a model botocore checks the service's name against every service directory
+    it ships (~430, listed and stat'ed once per model type: ~15 ms of a cold start); the
+    service calls three.
+    """
+
+    def list_available_services(self, type_name: str) -> list[str]:
+        return sorted(_SERVICES)
+
+
+def new_session() -> botocore.session.Session:
+    """A botocore session whose data loader knows the service's three services and reads plain dicts."""
+    session = botocore.session.Session()
+    paths = session.get_config_variable("data_path") or ""
+    extra = [os.path.expanduser(p) for p in paths.split(os.pathsep) if p]
+    loader = _KnownServicesLoader(extra_search_paths=extra, file_loader=_PlainJSONFileLoader())
+    session.register_component("data_loader", loader)
+    return session
 
 
 class Storage:
@@ -112,13 +210,13 @@ class Storage:
     ----------
     settings : Settings
         Table, bucket and queue names.
-    session : boto3.session.Session, optional
-        Session to build clients from (tests may pass their own).
+    session : botocore.session.Session, optional
+        Session to build clients from (default: :func:`new_session`).
     """
 
-    def __init__(self, settings: Settings, session: boto3.session.Session | None = None):
+    def __init__(self, settings: Settings, session: botocore.session.Session | None = None):
         self.settings = settings
-        self._session = session or boto3.session.Session()
+        self._session = session or new_session()
         self._dynamodb: Any = None
         self._s3: Any = None
         self._sqs: Any = None
@@ -127,19 +225,19 @@ class Storage:
     @property
     def dynamodb(self) -> Any:
         if self._dynamodb is None:
-            self._dynamodb = self._session.client("dynamodb", config=_CONFIG)
+            self._dynamodb = self._session.create_client("dynamodb", config=_CONFIG)
         return self._dynamodb
 
     @property
     def s3(self) -> Any:
         if self._s3 is None:
-            self._s3 = self._session.client("s3", config=_CONFIG)
+            self._s3 = self._session.create_client("s3", config=_CONFIG)
         return self._s3
 
     @property
     def sqs(self) -> Any:
         if self._sqs is None:
-            self._sqs = self._session.client("sqs", config=_CONFIG)
+            self._sqs = self._session.create_client("sqs", config=_CONFIG)
         return self._sqs
 
     def table(self, name: str) -> Table:
@@ -159,11 +257,11 @@ class Storage:
             item = table.get_item(Key=dict(key), ConsistentRead=consistent).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable("read", table.name, exc) from exc
-        return from_dynamo(item) if item is not None else None
+        return item
 
     def put_item(self, table: Any, item: Mapping[str, Any], only_if_absent: str | None = None) -> bool:
         """Put an item; with ``only_if_absent`` (a key attribute) return False if it exists."""
-        kwargs: dict[str, Any] = {"Item": to_dynamo(dict(item))}
+        kwargs: dict[str, Any] = {"Item": dict(item)}
         if only_if_absent:
             kwargs["ConditionExpression"] = "attribute_not_exists(#k)"
             kwargs["ExpressionAttributeNames"] = {"#k": only_if_absent}
@@ -193,7 +291,7 @@ class Storage:
         """
         new_version = (expected_version or 0) + 1
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
-        values = {f":a{i}": to_dynamo(value) for i, value in enumerate(attributes.values())}
+        values = dict(zip((f":a{i}" for i in range(len(attributes))), attributes.values(), strict=True))
         sets = [f"#a{i} = :a{i}" for i in range(len(attributes))] + ["#v = :new"]
         names["#v"] = version_attribute
         values[":new"] = new_version
@@ -226,7 +324,7 @@ class Storage:
         With ``must_exist`` (a key attribute), do nothing and return False when there is no item.
         """
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
-        values = {f":a{i}": to_dynamo(value) for i, value in enumerate(attributes.values())}
+        values = dict(zip((f":a{i}" for i in range(len(attributes))), attributes.values(), strict=True))
         kwargs: dict[str, Any] = {
             "Key": dict(key),
             "UpdateExpression": "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes))),
@@ -266,7 +364,7 @@ class Storage:
         if names:
             kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
-            kwargs["ExpressionAttributeValues"] = to_dynamo(dict(values))
+            kwargs["ExpressionAttributeValues"] = dict(values)
         if condition:
             kwargs["ConditionExpression"] = condition
         try:
@@ -277,7 +375,7 @@ class Storage:
             raise _unavailable("write", table.name, exc) from exc
         except BotoCoreError as exc:
             raise _unavailable("write", table.name, exc) from exc
-        return from_dynamo(answer.get("Attributes") or {})
+        return answer.get("Attributes") or {}
 
     def query_user(self, table: Any, user_id: str) -> list[dict[str, Any]]:
         """Every item of one user (all pages)."""
@@ -291,7 +389,7 @@ class Storage:
         try:
             while True:
                 page = table.query(**kwargs)
-                items.extend(from_dynamo(i) for i in page.get("Items", []))
+                items.extend(page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     return items
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

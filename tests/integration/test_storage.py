@@ -81,6 +81,40 @@ def test_put_if_absent_and_query(storage):
     assert events[0]["quality_score"] == 0.7
 
 
+def test_item_values_come_back_as_plain_python(storage):
+    # Given an item holding every kind of value the stages store, and numbers at DynamoDB's edges
+    values = {
+        "text": "",
+        "flag": True,
+        "nothing": None,
+        "count": 3,
+        "big": 2**62,
+        "score": 0.1,
+        "whole_float": 2.0,
+        "tiny": 2e-134,
+        "negative": -1.5e-7,
+        "blob": b"\x00\xff",
+        "nested": {"list": [1, 0.25, "a", None, [False]], "map": {"k": -4}},
+        "empty": [],
+    }
+    # When it is written and read back
+    storage.put_item(storage.profiles, {"user_id": "u1", **values})
+    got = storage.get_item(storage.profiles, {"user_id": "u1"})
+    # Then numbers are int or float again (a float with no fraction reads back as an int, one
+    # under DynamoDB's smallest magnitude as 0), and everything else is as it was
+    assert got == {"user_id": "u1", **values, "whole_float": 2, "tiny": 0}
+    assert type(got["count"]) is int and type(got["score"]) is float and type(got["big"]) is int
+
+
+def test_values_dynamodb_cannot_hold_are_refused_before_any_call(storage):
+    # Given numbers DynamoDB cannot store
+    for bad in (float("inf"), 10**40, object()):
+        # Then the write is refused here (a bug in the caller), and nothing is stored
+        with pytest.raises((TypeError, ArithmeticError)):
+            storage.put_item(storage.profiles, {"user_id": "u1", "value": bad})
+    assert storage.get_item(storage.profiles, {"user_id": "u1"}) is None
+
+
 def test_objects_round_trip_and_missing_is_none(storage):
     storage.put_json("records/u1/v1.json", [{"id": "1"}])
     storage.put_bytes("models/u1/style/v1/style.onnx", b"\x00\x01")
