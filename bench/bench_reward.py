@@ -179,10 +179,75 @@ class Service:
             handled += len(messages)
 
 
+def _random_prompt(rng: np.random.Generator, family: str, spec: dict[str, Any]) -> str:
+    """A random variation of the garment family's template: random phrases slot by slot."""
+    from designer_ml.reward import vocabulary as vocab
+    from designer_ml.reward.policy import allowed_phrases
+
+    allowed = allowed_phrases(family)
+    texts = []
+    for slot, picks in vocab.SLOTS:
+        options = allowed[slot]
+        pick = rng.choice(options, size=min(picks, len(options)), replace=False)
+        texts += [vocab.PHRASES[int(i)].text for i in pick]
+    return _prompt_of(texts, spec)
+
+
+def learnability(designers: list[Designer], sizes: tuple[int, ...]) -> dict[int, float]:
+    """How well the reward model can know one designer from ``n`` events, exploration free.
+
+    For each size: ``n`` random-template prompts with simulated likes, the designer's model fitted
+    on them from the built-in prior (no population), then the posterior-mean best prompt for
+    each of the designer's specs, rated by the hidden preferences, as a share of the best fixed
+    prompt's rating. A ceiling for any policy that learns from the designer's own feedback only:
+    a policy pays for its exploration, this does not.
+    """
+    from designer_ml.reward import features as F
+    from designer_ml.reward import model as M
+    from designer_ml.reward import store
+    from designer_ml.reward import vocabulary as vocab
+    from designer_ml.reward.belief import NumpyScorer
+    from designer_ml.reward.policy import decide
+    from designer_ml.vlt import parse_record
+
+    prior_mean, prior_precision = M.designer_prior(M.population_posterior(None, None))
+    out: dict[int, float] = {}
+    for n in sizes:
+        shares = []
+        for d, designer in enumerate(designers):
+            rng = np.random.default_rng(50_000 + d)
+            rows, ys = [], []
+            for _ in range(n):
+                spec = designer.specs[int(rng.integers(len(designer.specs)))]
+                parsed = parse_record(spec)
+                prompt = _random_prompt(rng, vocab.garment_family(parsed), spec)
+                ys.append(float(rng.random() < designer.like_probability(prompt, spec)))
+                rows.append(store.row_of(store.prompt_phrases(prompt), F.spec_tokens(parsed)))
+            posterior = M.fit(prior_mean, prior_precision, np.vstack(rows), np.asarray(ys))
+            scorer = NumpyScorer(posterior.mean, np.zeros((F.D, 1)))
+            got, best = [], []
+            for spec in designer.specs:
+                parsed = parse_record(spec)
+                family = vocab.garment_family(parsed)
+                decision = decide(
+                    scorer,
+                    F.context_row(F.spec_tokens(parsed), None),
+                    family=family,
+                    style=None,
+                    explore=False,
+                    rng=np.random.default_rng(0),
+                )
+                chosen = [vocab.PHRASES[i].text for i in decision.candidates[decision.chosen]]
+                got.append(designer.like_probability(_prompt_of(chosen, spec), spec))
+                best.append(designer.like_probability(_prompt_of(designer.best_fixed_phrases(family), spec), spec))
+            shares.append(float(np.mean(got) / np.mean(best)))
+        out[n] = float(np.mean(shares))
+    return out
+
+
 def simulate(policy: str, designers: list[Designer], rounds: int, retrain_every: int) -> np.ndarray:
     """P(like) of each round's prompt, shape (n_designers, rounds), and the oracle's beside it."""
     from designer_ml.reward import vocabulary as vocab
-    from designer_ml.reward.policy import allowed_phrases
     from designer_ml.vlt import parse_record
 
     got = np.zeros((len(designers), rounds))
@@ -211,13 +276,7 @@ def simulate(policy: str, designers: list[Designer], rounds: int, retrain_every:
                     )
                     prompt = answer["prompt"]
                 elif policy == "random template":
-                    allowed = allowed_phrases(family)
-                    texts = []
-                    for slot, picks in vocab.SLOTS:
-                        options = allowed[slot]
-                        pick = picker.choice(options, size=min(picks, len(options)), replace=False)
-                        texts += [vocab.PHRASES[int(i)].text for i in pick]
-                    prompt = _prompt_of(texts, spec)
+                    prompt = _random_prompt(picker, family, spec)
                 else:
                     prompt = oracle_prompt
                 p = designer.like_probability(prompt, spec)
@@ -387,6 +446,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     figures["ours_vs_best_fixed_late"] = round(float(results["ours"][0][:, split:].mean()) / best_late, 4)
     figures["regret_ours_over_greedy"] = round(regret_of["ours"] / regret_of["greedy"], 4)
     figures["simulation_s"] = round(sim_s, 1)
+    sizes = (25, 50) if quick else (50, 100, 200, 400)
+    ceiling = learnability([Designer(i, specs) for i in range(n_designers)], sizes)
+    for n, share in ceiling.items():
+        figures[f"learnability_share_{n}_events"] = round(share, 4)
     lat = latency(quick)
     figures.update(
         {
@@ -415,6 +478,13 @@ def run(quick: bool = False) -> dict[str, Any]:
                     "cumulative regret",
                 ],
                 "rows": rows,
+            },
+            {
+                "title": "How well the model can know a designer from n of their own events "
+                "(random prompts, no exploration cost, no population; posterior-mean best prompt "
+                "as a share of the best fixed prompt's like rate)",
+                "columns": ["events", "share of best fixed"],
+                "rows": [[n, round(share, 3)] for n, share in ceiling.items()],
             },
             {
                 "title": "Latency (warm, in process, moto backend; medians)",
