@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from profile_helpers import atomic_moto_updates, planted
 
-from designer_ml import limits
+from designer_ml import limits, onnx_models
+from designer_ml.errors import ModelIntegrityError
 from designer_ml.settings import get_settings
 from designer_ml.storage import Storage, get_storage, reset_for_tests
 from designer_ml.style import bundle as bundles
@@ -272,6 +273,60 @@ def test_corrupt_style_model_makes_the_bundle_absent_not_an_error(call: Any) -> 
 
     assert bundles.load_style_bundle(storage, "u") is None
     assert bundles.load_style_bundle(storage, "nobody") is None
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The S3 keys read from now on, in any thread."""
+    reads: list[str] = []
+    real = Storage.get_bytes
+    monkeypatch.setattr(Storage, "get_bytes", lambda self, key: reads.append(key) or real(self, key))
+    return reads
+
+
+def test_a_bundle_reads_only_the_artifacts_its_caller_names_and_the_rest_on_first_use(
+    call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stored profile, and no model in this process's caches
+    records, _ = planted(30)
+    call("POST", CREATE, {"user_id": "u", "vlt_records": records})
+    bundles.clear_cache()
+    onnx_models.clear_cache()
+    reads = _counting_reads(monkeypatch)
+
+    # When validation's loader asks for the off-style model only
+    bundle = bundles.load_style_bundle(
+        get_storage(), "u", artifacts=(bundles.NOVELTY_MODEL, bundles.NOVELTY_CALIBRATION)
+    )
+    loaded = sorted(key.rsplit("/", 1)[1] for key in reads)
+    assert bundle is not None
+    novelty = bundle.session(bundles.NOVELTY_MODEL), bundle.json(bundles.NOVELTY_CALIBRATION)
+    after_novelty = len(reads)
+    ids, _ = bundle.place(records)
+
+    # Then the load read the four objects named and not the style model; the novelty artifacts
+    # needed no further read, and placing records read the style model once, on first use
+    assert loaded == ["manifest.json", "novelty.json", "novelty.onnx", "vocabulary.json"]
+    assert novelty[0] is not None and isinstance(novelty[1], dict) and after_novelty == 4
+    assert [key.rsplit("/", 1)[1] for key in reads[4:]] == [bundles.STYLE_MODEL]
+    assert len(ids) == len(records)
+
+
+def test_a_corrupt_style_model_leaves_the_off_style_model_usable(call: Any) -> None:
+    # Given a profile whose style model is corrupt (the off-style model is intact)
+    records, _ = planted(30)
+    call("POST", CREATE, {"user_id": "u", "vlt_records": records})
+    storage = get_storage()
+    prefix = storage.get_item(storage.profiles, {"user_id": "u"})["style_model"]["prefix"]
+    storage.put_bytes(prefix + bundles.STYLE_MODEL, b"not an onnx model")
+    bundles.clear_cache()
+
+    # When a reader that needs only the off-style model loads the bundle
+    bundle = bundles.load_style_bundle(storage, "u", artifacts=(bundles.NOVELTY_MODEL,))
+
+    # Then it gets it, and using the style model fails as an integrity error, not a crash
+    assert bundle is not None and bundle.session(bundles.NOVELTY_MODEL) is not None
+    with pytest.raises(ModelIntegrityError):
+        bundle.place(records[:2])
 
 
 def test_portfolio_over_the_limit_is_a_413_naming_it(call: Any, monkeypatch: pytest.MonkeyPatch) -> None:

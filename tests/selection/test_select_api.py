@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import types
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -145,27 +144,17 @@ def test_sampling_returns_exactly_target_count_and_is_reproducible(select: Any, 
     assert first["metadata"]["seed"] == 7
 
 
-class FakeBundle:
-    manifest = {
-        "clusters": [
-            {"id": 0, "dominant_attributes": {"garment_type": ["dress", 12], "colors.primary": ["black", 9]}},
-            {"id": 4, "dominant_attributes": {"garment_type": ["coat", 6], "style.overall": ["minimal", 5]}},
-        ]
-    }
+STYLE_DOCUMENT = {
+    "clusters": [
+        {"id": 0, "dominant_attributes": {"garment_type": ["dress", 12], "colors.primary": ["black", 9]}},
+        {"id": 4, "dominant_attributes": {"garment_type": ["coat", 6], "style.overall": ["minimal", 5]}},
+    ]
+}
 
 
-def with_bundle(monkeypatch: pytest.MonkeyPatch, bundle: Any) -> None:
-    module = types.ModuleType("designer_ml.style.bundle")
-    module.load_style_bundle = lambda storage, user_id: bundle  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "designer_ml.style.bundle", module)
-
-
-def test_gaps_are_stored_on_the_profile_for_the_next_optimize(
-    select: Any, profiles: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_gaps_are_stored_on_the_profile_for_the_next_optimize(select: Any, profiles: Any) -> None:
     # Given a designer whose style modes are dresses in black and minimal coats
-    profiles.put_item(Item={"user_id": "u1", "version": 3, "document": "{}"})
-    with_bundle(monkeypatch, FakeBundle())
+    profiles.put_item(Item={"user_id": "u1", "version": 3, "document": json.dumps(STYLE_DOCUMENT)})
     images = [mode_image(0, v) for v in range(3)] + [mode_image(1, 0)]
     # When one image is selected for the user (every first pick gains the same: the first sent, a dress)
     status, answer = select({"images": images, "target_count": 1, "user_id": "u1"})
@@ -180,29 +169,65 @@ def test_gaps_are_stored_on_the_profile_for_the_next_optimize(
     assert item["coverage_gaps"] == expected and item["version"] == 3 and item["coverage_updated_at"]
 
 
-def test_gaps_come_from_the_profile_document_until_the_bundle_module_exists(
+def test_the_profile_item_is_read_once_for_the_reward_model_and_the_gaps(
     select: Any, profiles: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given no style bundle module, and a stored profile document
-    monkeypatch.setitem(sys.modules, "designer_ml.style.bundle", None)
-    document = {"clusters": [{"id": 1, "dominant_attributes": {"colors.primary": ["Red", 4]}}]}
-    profiles.put_item(Item={"user_id": "u2", "version": 1, "document": json.dumps(document)})
-    # When
-    status, answer = select({"images": [mode_image(0, 0), mode_image(1, 0)], "target_count": 1, "user_id": "u2"})
-    # Then
-    assert status == 200
-    gaps = profiles.get_item(Key={"user_id": "u2"})["Item"]["coverage_gaps"]
-    assert (
-        gaps
-        == answer["coverage"]["gaps"]
-        == [{"attribute": "colors.primary", "value": "red", "cluster": 1, "in_pool": False}]
+    # Given a profile, and a reward loader that reads the profile item itself (as the real one does)
+    import designer_ml.reward as reward
+    from designer_ml.storage import Storage
+
+    profiles.put_item(Item={"user_id": "u3", "version": 2, "document": json.dumps(STYLE_DOCUMENT), "tag": "stored"})
+    seen: list[Any] = []
+
+    def load_reward_scorer(storage: Any, user_id: str) -> None:
+        seen.append(storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False))
+        return None
+
+    monkeypatch.setattr(reward, "load_reward_scorer", load_reward_scorer, raising=False)
+    reads: list[dict] = []
+    real_get_item = Storage.get_item
+    monkeypatch.setattr(
+        Storage,
+        "get_item",
+        lambda self, table, key, consistent=True: reads.append(dict(key))
+        or real_get_item(self, table, key, consistent),
     )
+    # When
+    status, answer = select({"images": [mode_image(0, 0), mode_image(1, 0)], "target_count": 1, "user_id": "u3"})
+    # Then DynamoDB was asked once, the reward loader saw the stored item, and the gaps came from it
+    assert status == 200 and reads == [{"user_id": "u3"}]
+    assert seen[0]["tag"] == "stored" and seen[0]["version"] == 2
+    assert answer["coverage"]["gaps"] and {g["cluster"] for g in answer["coverage"]["gaps"]} <= {0, 4}
 
 
-def test_a_user_without_a_profile_gets_a_selection_and_nothing_is_created(
-    select: Any, profiles: Any, monkeypatch: pytest.MonkeyPatch
+def test_an_unreadable_profile_document_gives_a_selection_and_no_gaps(select: Any, profiles: Any) -> None:
+    profiles.put_item(Item={"user_id": "u4", "version": 1, "document": "{not json"})
+    status, answer = select({"images": [mode_image(0, 0), mode_image(1, 0)], "target_count": 1, "user_id": "u4"})
+    assert status == 200 and answer["coverage"]["gaps"] == []
+    assert any("no style profile" in w for w in answer["warnings"])
+    assert "coverage_gaps" not in profiles.get_item(Key={"user_id": "u4"})["Item"]
+
+
+def test_an_unreadable_profile_table_still_gives_a_selection_with_a_warning(
+    select: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with_bundle(monkeypatch, None)
+    # Given a profile table that does not answer
+    from designer_ml.errors import StorageUnavailable
+    from designer_ml.storage import Storage
+
+    def unavailable(self: Any, table: Any, key: Any, consistent: bool = True) -> None:
+        raise StorageUnavailable("profiles: unavailable")
+
+    monkeypatch.setattr(Storage, "get_item", unavailable)
+    # When a selection is asked for a user
+    status, answer = select({"images": [mode_image(0, 0), mode_image(1, 0)], "target_count": 1, "user_id": "u5"})
+    # Then it answers without the reward and the gaps, and says so
+    assert status == 200 and len(answer["selected"]) == 1
+    assert answer["metadata"]["quality_source"] == "quality_score" and answer["coverage"]["gaps"] == []
+    assert any("profile could not be read" in w for w in answer["warnings"])
+
+
+def test_a_user_without_a_profile_gets_a_selection_and_nothing_is_created(select: Any, profiles: Any) -> None:
     status, answer = select({"images": [mode_image(0, 0), mode_image(1, 0)], "target_count": 1, "user_id": "ghost"})
     assert status == 200 and len(answer["selected"]) == 1
     assert any("no style profile" in w for w in answer["warnings"])
@@ -218,7 +243,6 @@ def test_the_designers_reward_model_moves_quality(select: Any, monkeypatch: pyte
             return np.array([1.0 if v["colors"]["finish"].startswith("textured") else 0.0 for v in vlts])
 
     monkeypatch.setattr(reward, "load_reward_scorer", lambda storage, user_id: Scorer(), raising=False)
-    with_bundle(monkeypatch, None)
     images = [mode_image(1, v, quality=0.5) for v in range(5)]
     # When
     status, answer = select(

@@ -47,7 +47,7 @@ def style() -> Any:
 def with_bundles(monkeypatch: pytest.MonkeyPatch, bundles: dict[str, Any]) -> None:
     """Stand in for designer_ml.style.bundle (the profile stage's loader) with in-memory bundles."""
     module = types.ModuleType("designer_ml.style.bundle")
-    module.load_style_bundle = lambda storage, user_id: bundles.get(user_id)  # type: ignore[attr-defined]
+    module.load_style_bundle = lambda storage, user_id, **_: bundles.get(user_id)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "designer_ml.style.bundle", module)
 
 
@@ -230,7 +230,7 @@ def test_the_handler_imports_no_training_library(tmp_path: Path, style: Any) -> 
             def session(self, name): return make_session((tmp / "model.onnx").read_bytes())
             def json(self, name): return json.loads((tmp / "calibration.json").read_text())
         module = types.ModuleType("designer_ml.style.bundle")
-        module.load_style_bundle = lambda storage, user_id: Bundle()
+        module.load_style_bundle = lambda storage, user_id, **_: Bundle()
         sys.modules["designer_ml.style.bundle"] = module
         event = {{"httpMethod": "POST", "path": {PATH!r}, "resource": {PATH!r}, "headers": {{"Content-Type": "application/json"}},
                  "body": json.dumps({body!r}), "requestContext": {{"requestId": "r1", "stage": "test"}}}}

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from designer_ml.errors import Unprocessable
+from designer_ml.errors import StorageUnavailable, Unprocessable
 from designer_ml.observability import logger
 from designer_ml.schemas import Coverage, SelectRequest, SelectResponse
 from designer_ml.selection import coverage
@@ -85,17 +85,12 @@ def _reward_scores(storage: Any, user_id: str, vlts: list[dict[str, Any]], warni
     return np.clip(scores, 0.0, 1.0)
 
 
-def _style_document(storage: Any, user_id: str) -> Mapping[str, Any] | None:
-    """The designer's style modes: the style bundle's manifest, or the stored profile document."""
-    try:
-        from designer_ml.style.bundle import load_style_bundle
-    except ImportError:
-        load_style_bundle = None
-    if load_style_bundle is not None:
-        bundle = load_style_bundle(storage, user_id)
-        return None if bundle is None else getattr(bundle, "manifest", None)
-    # Until the bundle module exists, the profile document (API.md's Profile) has the same clusters.
-    item = storage.get_item(storage.profiles, {"user_id": user_id})
+def _style_document(item: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The designer's style modes: the profile document of their profile item.
+
+    Its ``clusters`` are the ones the style bundle's manifest copies (both are written by one
+    conditional write of the profile), so the selection reads no S3 object for them.
+    """
     document = (item or {}).get("document")
     if isinstance(document, str):
         try:
@@ -103,6 +98,24 @@ def _style_document(storage: Any, user_id: str) -> Mapping[str, Any] | None:
         except ValueError:
             return None
     return document if isinstance(document, Mapping) else None
+
+
+class _ProfileRead:
+    """``storage`` with the request's profile item already read: one GetItem per request.
+
+    ``load_reward_scorer`` reads the profile item itself and takes no item; it gets this one.
+    """
+
+    def __init__(self, storage: Any, user_id: str, item: Mapping[str, Any] | None):
+        self._storage, self._user_id, self._item = storage, user_id, item
+
+    def get_item(self, table: Any, key: Mapping[str, Any], consistent: bool = True) -> Any:
+        if getattr(table, "name", None) == self._storage.profiles.name and dict(key) == {"user_id": self._user_id}:
+            return None if self._item is None else dict(self._item)
+        return self._storage.get_item(table, key, consistent)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
 
 
 def quality_of(request: SelectRequest, rewards: np.ndarray | None) -> np.ndarray:
@@ -114,7 +127,7 @@ def quality_of(request: SelectRequest, rewards: np.ndarray | None) -> np.ndarray
     return scores if rewards is None else 0.5 * (scores + rewards)
 
 
-def _choose(kernel: DiversityKernel, k: int, method: str, seed: int) -> Selection:
+def _choose(kernel: DiversityKernel, k: int, method: str, seed: int | None) -> Selection:
     if method == "sample":
         return sample_rounds(kernel.features, kernel.log_quality, k, np.random.default_rng(seed))
     return greedy_rounds(kernel.features, kernel.log_quality, k)
@@ -150,15 +163,27 @@ def select_diverse(
         from designer_ml.storage import get_storage
 
         storage = get_storage()
-    rewards = None
+    rewards = item = None
+    profile_read = False
     if request.user_id is not None:
+        try:
+            item = storage.get_item(storage.profiles, {"user_id": request.user_id})
+            profile_read = True
+        except StorageUnavailable:
+            # The profile only refines the selection (reward, gaps); the selection still answers.
+            logger.warning("profile unavailable for selection", extra={"user_id": request.user_id})
+            warnings.append("the designer's profile could not be read: no reward model, coverage gaps not stored")
+    if profile_read:
         vlts = [
             sent["vlt"] if isinstance(sent.get("vlt"), dict) else image.vlt.raw()
             for sent, image in zip(raw, request.images, strict=True)
         ]
-        rewards = _reward_scores(storage, request.user_id, vlts, warnings)
+        rewards = _reward_scores(_ProfileRead(storage, request.user_id, item), request.user_id, vlts, warnings)
     kernel = build_kernel(parsed, quality_of(request, rewards), request.diversity_weight, request.quality_weight)
-    seed = request.seed if request.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    seed = None
+    if request.method == "sample":
+        # Only sampling draws: the greedy path never imports numpy.random (~15 ms of a cold start).
+        seed = request.seed if request.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     chosen = _choose(kernel, k, request.method, seed)
     order = chosen.order.tolist()
     if chosen.first_round < len(order):
@@ -171,8 +196,8 @@ def select_diverse(
     chosen_records = [parsed[i] for i in order]
     per_attribute, overall = coverage.per_attribute(kernel.vocabulary.categories, chosen_records)
     gaps: list[dict[str, Any]] = []
-    if request.user_id is not None:
-        modes = coverage.style_modes(_style_document(storage, request.user_id))
+    if profile_read:
+        modes = coverage.style_modes(_style_document(item))
         if modes:
             gaps = coverage.gaps(modes, kernel.vocabulary.categories, chosen_records)
             stored = storage.set_attributes(
@@ -203,7 +228,7 @@ def select_diverse(
         warnings=warnings,
         metadata={
             "method": request.method,
-            "seed": seed if request.method == "sample" else None,
+            "seed": seed,
             "alpha": round(kernel.alpha, 6),
             "quality_source": "quality_score" if rewards is None else "quality_score+reward",
             "distinct_modes_selected": chosen.first_round,

@@ -6,13 +6,18 @@ float32 rows (n, n_features) -> ``probabilities`` (n, k), ``score_samples`` (n, 
 ``novelty.onnx`` + ``novelty.json`` (the off-style model, when fitted) and ``manifest.json``
 (schema hash, ONNX column -> stable cluster id, cluster summaries). A reader never fails because
 of the bundle: a missing or corrupt artifact makes :func:`load_style_bundle` return None and log.
+
+Loading reads the manifest, the vocabulary and the artifacts the caller names together (one S3
+round trip instead of one per object, a cold start's largest wait after the clients) and builds
+their ONNX sessions as their bytes arrive; an artifact not named is read on first use.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,29 +60,38 @@ class StyleBundle:
     cluster_ids: np.ndarray
     _storage: Storage = field(repr=False)
     _json: dict[str, Any] = field(default_factory=dict, repr=False)
+    _style_checked: bool = field(default=False, repr=False)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
     def session(self, name: str = STYLE_MODEL) -> Any | None:
         """The onnxruntime session of an artifact (cached per versioned key), or None."""
-        key = self.key(name)
-        try:
-            return cached_session(key, lambda: self._storage.get_bytes(key))
-        except (ModelIntegrityError, StorageUnavailable) as exc:
-            logger.warning("style bundle artifact unusable", extra={"key": key, "error": str(exc)})
-            return None
+        return _session(self._storage, self.key(name))
 
     def json(self, name: str) -> Any | None:
         """A JSON artifact of the bundle (e.g. ``novelty.json``), or None when missing or corrupt."""
         if name not in self._json:
-            key = self.key(name)
-            try:
-                self._json[name] = self._storage.get_json(key)
-            except (ValueError, StorageUnavailable) as exc:
-                logger.warning("style bundle artifact unusable", extra={"key": key, "error": str(exc)})
-                self._json[name] = None
+            self._json[name] = _json(self._storage, self.key(name))
         return self._json[name]
+
+    def style_session(self) -> Any:
+        """The style model's session, checked once against the vocabulary and the manifest."""
+        session = self.session(STYLE_MODEL)
+        if session is None:
+            raise ModelIntegrityError(f"{self.key(STYLE_MODEL)}: missing or not loadable")
+        if not self._style_checked:
+            shape = session.get_inputs()[0].shape
+            outputs = {o.name: o.shape for o in session.get_outputs()}
+            probabilities = outputs.get("probabilities")
+            if (
+                shape[-1] != self.vocab.n_features
+                or probabilities is None
+                or probabilities[-1] != len(self.cluster_ids)
+            ):
+                raise ModelIntegrityError(f"{self.key(STYLE_MODEL)}: shape does not match the vocabulary or manifest")
+            self._style_checked = True
+        return session
 
     def features(self, records: Sequence[Mapping[str, Any] | ParsedRecord]) -> np.ndarray:
         """The style model's input rows, shape (n_records, n_features), float32."""
@@ -85,9 +99,7 @@ class StyleBundle:
 
     def score(self, records: Sequence[Mapping[str, Any] | ParsedRecord]) -> tuple[np.ndarray, np.ndarray]:
         """Mode probabilities (n, n_clusters) and log-likelihood under the model (n,)."""
-        session = self.session(STYLE_MODEL)
-        if session is None:
-            raise ModelIntegrityError(f"{self.key(STYLE_MODEL)}: not loadable")
+        session = self.style_session()
         X = self.features(records)
         if len(X) == 0:
             return np.zeros((0, len(self.cluster_ids)), np.float32), np.zeros(0, np.float32)
@@ -109,9 +121,38 @@ class StyleBundle:
         return self.cluster_ids[probabilities.argmax(axis=1)], probabilities
 
 
-def _load(storage: Storage, user_id: str, version: int, prefix: str) -> StyleBundle:
-    manifest = storage.get_json(f"{prefix}{MANIFEST}")
-    vocab_doc = storage.get_json(f"{prefix}{VOCABULARY}")
+def _session(storage: Storage, key: str) -> Any | None:
+    try:
+        return cached_session(key, lambda: storage.get_bytes(key))
+    except (ModelIntegrityError, StorageUnavailable) as exc:
+        logger.warning("style bundle artifact unusable", extra={"key": key, "error": str(exc)})
+        return None
+
+
+def _json(storage: Storage, key: str) -> Any | None:
+    try:
+        return storage.get_json(key)
+    except (ValueError, StorageUnavailable) as exc:
+        logger.warning("style bundle artifact unusable", extra={"key": key, "error": str(exc)})
+        return None
+
+
+def _fetch(storage: Storage, key: str) -> Any | None:
+    """A JSON artifact decoded, an ONNX one as its session; None when missing or unusable."""
+    return _session(storage, key) if key.endswith(".onnx") else _json(storage, key)
+
+
+def _load(storage: Storage, user_id: str, version: int, prefix: str, artifacts: Collection[str]) -> StyleBundle:
+    names = list(dict.fromkeys([MANIFEST, VOCABULARY, *artifacts]))
+    # Storage creates its clients on first use, without a lock: create the S3 one before the
+    # threads share it (botocore clients are thread-safe once built).
+    _ = storage.s3
+    # Threads, because the reads wait on the network (the GIL is free meanwhile) and the first
+    # ONNX session's onnxruntime import overlaps the other reads.
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="style-bundle") as pool:
+        futures = {name: pool.submit(_fetch, storage, f"{prefix}{name}") for name in names}
+        fetched = {name: future.result() for name, future in futures.items()}
+    manifest, vocab_doc = fetched[MANIFEST], fetched[VOCABULARY]
     if not isinstance(manifest, dict) or not isinstance(vocab_doc, dict):
         raise ModelIntegrityError(f"{prefix}: manifest or vocabulary missing")
     vocab = Vocabulary.from_dict(vocab_doc)
@@ -126,22 +167,25 @@ def _load(storage: Storage, user_id: str, version: int, prefix: str) -> StyleBun
         manifest=manifest,
         cluster_ids=ids,
         _storage=storage,
+        _json={name: doc for name, doc in fetched.items() if name.endswith(".json")},
     )
-    session = bundle.session(STYLE_MODEL)
-    if session is None:
-        raise ModelIntegrityError(f"{prefix}{STYLE_MODEL}: missing or not loadable")
-    shape = session.get_inputs()[0].shape
-    outputs = {o.name: o.shape for o in session.get_outputs()}
-    if shape[-1] != vocab.n_features or "probabilities" not in outputs or outputs["probabilities"][-1] != len(ids):
-        raise ModelIntegrityError(f"{prefix}{STYLE_MODEL}: shape does not match the vocabulary or manifest")
+    if STYLE_MODEL in fetched:
+        bundle.style_session()
     return bundle
 
 
-def load_style_bundle(storage: Storage, user_id: str, item: Mapping[str, Any] | None = None) -> StyleBundle | None:
+def load_style_bundle(
+    storage: Storage,
+    user_id: str,
+    item: Mapping[str, Any] | None = None,
+    artifacts: Collection[str] = (STYLE_MODEL,),
+) -> StyleBundle | None:
     """The user's current style bundle, or None (no profile, or an artifact missing or corrupt).
 
-    ``item`` is the profile item when the caller has read it already. Bundles are cached per
-    versioned prefix, so a warm container reads each version once.
+    ``item`` is the profile item when the caller has read it already. ``artifacts``: what the
+    caller will use besides the manifest and vocabulary (default: the style model, which is then
+    checked here); read together with them. Bundles are cached per versioned prefix, so a warm
+    container reads each version once.
     """
     try:
         if item is None:
@@ -154,7 +198,7 @@ def load_style_bundle(storage: Storage, user_id: str, item: Mapping[str, Any] | 
             if prefix in _BUNDLES:
                 _BUNDLES.move_to_end(prefix)
                 return _BUNDLES[prefix]
-        bundle = _load(storage, user_id, int(pointer.get("version", 0)), prefix)
+        bundle = _load(storage, user_id, int(pointer.get("version", 0)), prefix, artifacts)
     except (ModelIntegrityError, StorageUnavailable, ValueError, KeyError, TypeError) as exc:
         logger.warning("style bundle unavailable", extra={"user_id": user_id, "error": str(exc)})
         return None

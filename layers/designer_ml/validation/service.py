@@ -155,7 +155,8 @@ def load_scorer(storage: Any, user_id: str, warnings: list[str]) -> tuple[Novelt
     except ImportError:  # a build without the profile stage's bundle loader
         warnings.append("style check skipped: this build has no style profiles; consistency only")
         return None, None
-    bundle = load_style_bundle(storage, user_id)
+    # The off-style model only: the style model itself is not read.
+    bundle = load_style_bundle(storage, user_id, artifacts=(NOVELTY_MODEL, NOVELTY_CALIBRATION))
     if bundle is None:
         warnings.append(f"no style profile for user {user_id!r}: style check skipped, consistency only")
         return None, None
