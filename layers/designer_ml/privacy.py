@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from designer_ml.errors import NotFound
+from designer_ml.reward.events import decode_entry, pending_of, split_state
 from designer_ml.storage import Storage
 
 
@@ -15,7 +16,8 @@ def user_prefixes(user_id: str) -> list[str]:
 
 
 def export_user(storage: Storage, user_id: str) -> dict[str, Any]:
-    """Profile, portfolio records, feedback events and model artifacts of one designer.
+    """Profile, portfolio records, feedback events (and the feedback state: pending evidence,
+    retrain markers) and model artifacts of one designer.
 
     Raises NotFound when nothing at all is stored about the user.
     """
@@ -25,20 +27,24 @@ def export_user(storage: Storage, user_id: str) -> dict[str, Any]:
         profile = {k: v for k, v in item.items() if k != "document"}
         if item.get("document"):
             profile["document"] = json.loads(item["document"])
-    feedback = storage.query_user(storage.feedback, user_id)
+    feedback, feedback_state = split_state(storage.query_user(storage.feedback, user_id))
+    if feedback_state is not None:
+        pending = [decode_entry(raw) or raw for raw in pending_of(feedback_state)]
+        feedback_state = {**feedback_state, "pending_feedback": pending}
     records: dict[str, Any] = {}
     models: list[str] = []
     for key in storage.list_keys(f"records/{user_id}/"):
         records[key] = storage.get_json(key)
     for key in storage.list_keys(f"models/{user_id}/"):
         models.append(key)
-    if item is None and not feedback and not records and not models:
+    if item is None and not feedback and feedback_state is None and not records and not models:
         raise NotFound(f"user_id: nothing is stored about {user_id!r}")
     return {
         "user_id": user_id,
         "profile": profile,
         "records": records,
         "feedback": feedback,
+        "feedback_state": feedback_state,
         "model_artifacts": sorted(models),
     }
 
@@ -53,9 +59,11 @@ def delete_user(storage: Storage, user_id: str) -> dict[str, int]:
     from designer_ml.reward.retrain import forget_designer
 
     forget_designer(storage, user_id)
-    events = storage.query_user(storage.feedback, user_id)
-    for event in events:
-        storage.delete_item(storage.feedback, {"user_id": user_id, "event_key": event["event_key"]})
+    # Every item under the designer's hash key: their events and their feedback state item.
+    items = storage.query_user(storage.feedback, user_id)
+    for item in items:
+        storage.delete_item(storage.feedback, {"user_id": user_id, "event_key": item["event_key"]})
+    events, _ = split_state(items)
     profile = storage.get_item(storage.profiles, {"user_id": user_id})
     if profile is not None:
         storage.delete_item(storage.profiles, {"user_id": user_id})

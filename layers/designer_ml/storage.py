@@ -17,7 +17,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from functools import lru_cache
 from typing import Any
@@ -258,6 +259,48 @@ class Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable("read", table.name, exc) from exc
         return item
+
+    def get_items(
+        self, requests: Sequence[tuple[Any, Mapping[str, Any]]], consistent: bool = True
+    ) -> list[dict[str, Any] | None]:
+        """Several items, of one or more tables, in one BatchGetItem round trip.
+
+        ``requests``: (table, key) pairs, at most 100 distinct keys. Returns the items in the
+        order asked (None where there is no item). Keys DynamoDB leaves unprocessed (throttling,
+        the 16 MB answer limit) are asked again, then one by one.
+        """
+        asked: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any] | None] = {}
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        tables = {table.name: table for table, _ in requests}
+        for table, key in requests:
+            ident = (table.name, tuple(sorted(key.items())))
+            if ident not in asked:
+                asked[ident] = None
+                by_table.setdefault(table.name, []).append(dict(key))
+        if len(asked) > 100:
+            raise ValueError(f"get_items: {len(asked)} keys, BatchGetItem takes at most 100")
+        pending = {
+            name: {"Keys": [_dump(k) for k in keys], "ConsistentRead": consistent} for name, keys in by_table.items()
+        }
+        for attempt in range(3):
+            try:
+                answer = self.dynamodb.batch_get_item(RequestItems=pending)
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable("read", ", ".join(sorted(pending)), exc) from exc
+            for name, items in answer.get("Responses", {}).items():
+                names = list(by_table[name][0])
+                for raw in items:
+                    item = _load(raw)
+                    asked[(name, tuple(sorted((k, item.get(k)) for k in names)))] = item
+            pending = answer.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(0.01 * 2**attempt)
+        for name, request in pending.items():
+            for raw_key in request.get("Keys", []):
+                key = _load(raw_key)
+                asked[(name, tuple(sorted(key.items())))] = self.get_item(tables[name], key, consistent)
+        return [asked[(table.name, tuple(sorted(key.items())))] for table, key in requests]
 
     def put_item(self, table: Any, item: Mapping[str, Any], only_if_absent: str | None = None) -> bool:
         """Put an item; with ``only_if_absent`` (a key attribute) return False if it exists."""

@@ -20,9 +20,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 # Top-level keys that identify or decorate a record rather than describe the garment.
 NON_ATTRIBUTE_KEYS = frozenset({"id", "url", "image_url", "quality_score", "ground_truth", "text", "vlt"})
@@ -165,6 +166,8 @@ class Vocabulary:
         records: Iterable[Mapping[str, Any] | ParsedRecord],
         group_weights: Mapping[str, float] | None = None,
     ) -> Vocabulary:
+        import numpy as np  # here, not at the top: parsing records (feedback submit) needs no numpy
+
         parsed = [r if isinstance(r, ParsedRecord) else parse_record(r) for r in records]
         counts: dict[str, Counter[str]] = {}
         numbers: dict[str, list[float]] = {}
@@ -231,6 +234,8 @@ class Vocabulary:
     # -- transform -----------------------------------------------------------------------
     def transform(self, records: Sequence[Mapping[str, Any] | ParsedRecord]) -> EncodedBatch:
         """Encode records; values never seen are flagged per group, never silently dropped."""
+        import numpy as np
+
         col, num_col, slot_pos = self._index()
         parsed = [r if isinstance(r, ParsedRecord) else parse_record(r) for r in records]
         n = len(parsed)

@@ -63,3 +63,62 @@ def test_serving_handler_imports_no_training_library(function: str, aws_env: Any
     # Then it answered without a server error, and no training library was imported
     assert answer["status"] is not None and answer["status"] < 500, answer
     assert not FORBIDDEN & set(answer["forbidden"]), f"{function} imported {answer['forbidden']}"
+
+
+# The same cold process, then a second submit (the first one sets the retrain marker and queues
+# a message; the second takes the common path), and whether numpy was ever loaded.
+_SUBMIT_TWICE = (
+    DRIVER
+    + """
+with open(sys.argv[5]) as fh:
+    second = json.load(fh)
+status = handler(second, Context()).get("statusCode")
+print("SUBMIT_RESULT " + json.dumps({"status": status, "numpy": "numpy" in sys.modules}), flush=True)
+"""
+)
+
+
+def test_feedback_submit_path_loads_no_numpy(aws_env: Any, tmp_path: Path) -> None:
+    # Given the feedback function and two new feedback events of one designer
+    spec = aws_env.specs["FeedbackFunction"]
+    routes = [route for s in aws_env.specs.values() for route in s.api_routes]
+    paths = []
+    for asset in ("a1", "a2"):
+        body = {
+            "user_id": "no-numpy",
+            "generation_id": "g",
+            "asset_id": asset,
+            "feedback_type": "like",
+            "prompt_used": "high fashion photography, full body, soft dramatic lighting",
+            "vlt_spec": {
+                "garment_type": "dress",
+                "attributes": {"silhouette": "A-line"},
+                "colors": {"primary": "black"},
+            },
+        }
+        _, event = build_api_event(
+            routes,
+            "POST",
+            "/api/ml/feedback/submit",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps(body),
+        )
+        paths.append(tmp_path / f"{asset}.json")
+        paths[-1].write_text(json.dumps(event))
+
+    # When a fresh process imports the handler and answers both
+    done = subprocess.run(
+        [sys.executable, "-c", _SUBMIT_TWICE, str(spec.code_dir), spec.handler_module, spec.handler_attr]
+        + [str(p) for p in paths],
+        env={**os.environ, **spec.environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    first = [json.loads(line[len(RESULT) :]) for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    second = [json.loads(line[14:]) for line in done.stdout.splitlines() if line.startswith("SUBMIT_RESULT ")]
+    assert first and second, done.stderr[-2000:]
+
+    # Then both were accepted, and numpy was never imported (the submit path needs none of it)
+    assert first[0]["status"] == 202 and second[0]["status"] == 202, (first, second)
+    assert second[0]["numpy"] is False

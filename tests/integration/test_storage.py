@@ -81,6 +81,58 @@ def test_put_if_absent_and_query(storage):
     assert events[0]["quality_score"] == 0.7
 
 
+def test_items_of_two_tables_come_in_one_call_in_the_order_asked(storage):
+    # Given a profile item and two feedback items, and a key with nothing stored
+    storage.put_item(storage.profiles, {"user_id": "u1", "version": 2})
+    storage.put_item(storage.feedback, {"user_id": "u1", "event_key": "%state", "n": 1})
+    storage.put_item(storage.feedback, {"user_id": "u1", "event_key": "g#a", "n": 0.5})
+    calls = []
+    storage.dynamodb.meta.events.register("provide-client-params.dynamodb", lambda model, **_: calls.append(model.name))
+    # When they are asked for together, one key twice
+    got = storage.get_items(
+        [
+            (storage.feedback, {"user_id": "u1", "event_key": "g#a"}),
+            (storage.profiles, {"user_id": "nobody"}),
+            (storage.profiles, {"user_id": "u1"}),
+            (storage.feedback, {"user_id": "u1", "event_key": "%state"}),
+            (storage.profiles, {"user_id": "u1"}),
+        ]
+    )
+    # Then one BatchGetItem answered each in the order asked, None for the missing one
+    assert calls == ["BatchGetItem"]
+    assert got == [
+        {"user_id": "u1", "event_key": "g#a", "n": 0.5},
+        None,
+        {"user_id": "u1", "version": 2},
+        {"user_id": "u1", "event_key": "%state", "n": 1},
+        {"user_id": "u1", "version": 2},
+    ]
+
+
+def test_keys_left_unprocessed_by_batch_get_are_read_again(storage):
+    # Given a backend that leaves the first keys of a batch read unprocessed (throttling)
+    storage.put_item(storage.profiles, {"user_id": "u1", "version": 1})
+    storage.put_item(storage.profiles, {"user_id": "u2", "version": 2})
+    original = storage.dynamodb.batch_get_item
+    answers = []
+
+    def throttled(**kwargs):
+        answer = original(**kwargs)
+        if not answers:
+            (name,) = kwargs["RequestItems"]
+            answer["Responses"][name] = []
+            answer["UnprocessedKeys"] = kwargs["RequestItems"]
+        answers.append(answer)
+        return answer
+
+    storage.dynamodb.batch_get_item = throttled
+    # When both are read together
+    got = storage.get_items([(storage.profiles, {"user_id": "u1"}), (storage.profiles, {"user_id": "u2"})])
+    # Then the unprocessed keys were asked again and both items came back
+    assert len(answers) == 2
+    assert [g["version"] for g in got] == [1, 2]
+
+
 def test_item_values_come_back_as_plain_python(storage):
     # Given an item holding every kind of value the stages store, and numbers at DynamoDB's edges
     values = {
@@ -147,6 +199,9 @@ def test_export_and_delete_a_designer(storage):
     for user in ("u1", "u10"):
         storage.put_versioned(storage.profiles, {"user_id": user}, {"document": json.dumps({"v": 1})}, None)
         storage.put_item(storage.feedback, {"user_id": user, "event_key": "g#a", "feedback_type": "like"})
+        storage.put_item(
+            storage.feedback, {"user_id": user, "event_key": "%state", "pending_feedback": ['{"k":"g#a","ts":1}']}
+        )
         storage.put_json(f"records/{user}/v1.json", [{"id": "1"}])
         storage.put_bytes(f"models/{user}/style/v1/style.onnx", b"x")
     # When u1 exports, then deletes
@@ -156,6 +211,8 @@ def test_export_and_delete_a_designer(storage):
     assert exported["profile"]["document"] == {"v": 1}
     assert list(exported["records"]) == ["records/u1/v1.json"]
     assert exported["model_artifacts"] == ["models/u1/style/v1/style.onnx"]
+    assert [e["event_key"] for e in exported["feedback"]] == ["g#a"]
+    assert exported["feedback_state"]["pending_feedback"] == [{"k": "g#a", "ts": 1}]
     assert deleted == {"profiles": 1, "feedback_events": 1, "objects": 2}
     assert storage.get_item(storage.profiles, {"user_id": "u1"}) is None
     assert storage.query_user(storage.feedback, "u1") == []

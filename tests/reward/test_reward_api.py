@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from designer_ml.reward import events as E
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
 from designer_ml.reward import store
@@ -102,11 +103,29 @@ def svc(aws_env: Any, api_event: Any, invoke: Any, monkeypatch: pytest.MonkeyPat
             table = aws_env.resource("dynamodb").Table(aws_env.environment["PROFILES_TABLE"])
             return table.get_item(Key={"user_id": user_id}).get("Item", {})
 
-        def events(self, user_id: str) -> list[dict[str, Any]]:
+        def items(self, user_id: str) -> list[dict[str, Any]]:
+            """Every feedback-table item of the designer: events and their feedback state item."""
             table = aws_env.resource("dynamodb").Table(aws_env.environment["FEEDBACK_TABLE"])
             return table.query(KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": user_id})[
                 "Items"
             ]
+
+        def events(self, user_id: str) -> list[dict[str, Any]]:
+            return [i for i in self.items(user_id) if i["event_key"] != E.STATE_KEY]
+
+        def state(self, user_id: str) -> dict[str, Any]:
+            table = aws_env.resource("dynamodb").Table(aws_env.environment["FEEDBACK_TABLE"])
+            return table.get_item(Key=E.state_key(user_id)).get("Item", {})
+
+        def dynamodb_calls(self) -> list[tuple[str, dict[str, Any]]]:
+            """From now on, every DynamoDB call of the service's client: (operation, params)."""
+            calls: list[tuple[str, dict[str, Any]]] = []
+
+            def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+                calls.append((model.name, params))
+
+            get_storage().dynamodb.meta.events.register("provide-client-params.dynamodb", record)
+            return calls
 
     yield Service()
     reset_for_tests()
@@ -206,7 +225,10 @@ def test_the_same_feedback_twice_is_one_event_and_a_new_type_replaces_it(svc: An
     assert first[1]["duplicate"] is False and again[1]["duplicate"] is True and changed[1]["duplicate"] is False
     assert first[1]["feedback_id"] == again[1]["feedback_id"] == changed[1]["feedback_id"]
     events = svc.events("u2")
-    assert len(events) == 1 and events[0]["feedback_type"] == "dislike" and float(events[0]["reward"]) == 0.0
+    assert len(events) == 1 and events[0]["feedback_type"] == "dislike"
+    # And the pending evidence holds both versions, the later one replacing the earlier in optimize
+    pending = [(e["k"], e["t"]) for e in map(E.decode_entry, svc.state("u2")["pending_feedback"])]
+    assert pending == [("gen-1#asset-1", "like"), ("gen-1#asset-1", "dislike")]
 
 
 def test_a_burst_of_feedback_queues_one_retrain(svc: Any) -> None:
@@ -215,13 +237,124 @@ def test_a_burst_of_feedback_queues_one_retrain(svc: Any) -> None:
     # Then one retrain message is queued, and all ten events are pending for optimize
     messages = svc.messages()
     assert len(messages) == 1 and json.loads(messages[0]["Body"])["user_id"] == "u3"
-    assert len(svc.profile_item("u3")["pending_feedback"]) == 10
+    assert len(svc.state("u3")["pending_feedback"]) == 10
+
+
+def test_a_like_writes_the_event_and_the_small_state_item_and_never_the_profile(svc: Any) -> None:
+    # Given a designer with a stored profile, coverage gaps, and a retrain already pending
+    profiles = svc.env.resource("dynamodb").Table(svc.env.environment["PROFILES_TABLE"])
+    profiles.put_item(
+        Item={
+            "user_id": "w1",
+            "version": 1,
+            "document": json.dumps(PROFILE),
+            "coverage_gaps": [{"attribute": "colors.primary", "value": "red", "cluster": 3, "in_pool": False}],
+        }
+    )
+    teach(svc, "w1", 1)
+    before = svc.profile_item("w1")
+    calls = svc.dynamodb_calls()
+    # When another like arrives
+    teach(svc, "w1", 1, start=1)
+    # Then it made two writes, both to the feedback table: the event and the designer's state item
+    feedback_table = svc.env.environment["FEEDBACK_TABLE"]
+    assert [(op, params["TableName"]) for op, params in calls] == [
+        ("PutItem", feedback_table),
+        ("UpdateItem", feedback_table),
+    ]
+    assert calls[1][1]["Key"] == {"user_id": {"S": "w1"}, "event_key": {"S": E.STATE_KEY}}
+    # And the profile item is as it was
+    assert svc.profile_item("w1") == before
+    assert len(svc.state("w1")["pending_feedback"]) == 2
+
+
+def test_optimize_reads_the_profile_and_the_pending_evidence_in_one_round_trip(svc: Any) -> None:
+    # Given a designer with pending feedback
+    teach(svc, "r1", 4)
+    calls = svc.dynamodb_calls()
+    # When they ask for a prompt
+    status, answer = svc.optimize({"user_id": "r1", "vlt_spec": SPEC, "explore": False})
+    # Then their stored state came in one BatchGetItem, and the pending events are its evidence
+    assert status == 200 and answer["metadata"]["evidence_events"] == 4
+    assert [op for op, params in calls if '"r1"' in json.dumps(params)] == ["BatchGetItem"]
+
+
+def test_an_event_whose_ids_spell_the_state_key_is_just_an_event(svc: Any) -> None:
+    # When a client's generation and asset ids look like the reserved state key
+    for i, (generation, asset) in enumerate([(E.STATE_KEY, "a"), ("g", E.STATE_KEY), ("%state#", "")]):
+        body = {**feedback("s1", i, "like", "bold"), "generation_id": generation, "asset_id": asset or "x"}
+        assert svc.submit(body)[0] == 202
+    # Then each is an event of its own and the state item counts the three of them
+    assert sorted(e["event_key"] for e in svc.events("s1")) == ["%25state#a", "%25state%23#x", "g#%25state"]
+    assert len(svc.state("s1")["pending_feedback"]) == 3
+
+
+def test_a_submit_racing_the_one_that_sets_the_retrain_marker_still_pends_its_event(
+    svc: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a submit whose first conditional write finds no retrain pending, and another
+    # submit that sets the marker right after (before this one tries to set it)
+    storage = get_storage()
+    original = storage.update_expression
+    raced: list[bool] = []
+
+    def racing(table: Any, key: Any, expression: str, *args: Any, **kwargs: Any) -> Any:
+        done = original(table, key, expression, *args, **kwargs)
+        if done is None and not raced:
+            raced.append(True)
+            other = E.pending_entry("g#other", E.now_ms(), "like", None, [], [], "sig")
+            original(
+                table,
+                key,
+                "SET #p = list_append(if_not_exists(#p, :e), :ev), #r = if_not_exists(#r, :zero) + :one, #m = :now",
+                {"#p": "pending_feedback", "#r": "pending_revision", "#m": "retrain_requested_at"},
+                {":e": [], ":ev": [other], ":zero": 0, ":one": 1, ":now": E.now_ms()},
+            )
+        return done
+
+    monkeypatch.setattr(storage, "update_expression", racing)
+    # When it goes on
+    status, answer = svc.submit(feedback("race", 1, "like", "bold"))
+    # Then its event is pending all the same, and it queued no second retrain
+    assert status == 202 and raced
+    assert [E.decode_entry(e)["k"] for e in svc.state("race")["pending_feedback"]] == ["g#other", "gen-1#asset-1"]
+    assert svc.messages() == []
+
+
+def test_a_retrain_drops_only_the_pending_entries_its_model_saw(svc: Any) -> None:
+    from designer_ml.reward.retrain import _trim_pending
+
+    # Given pending entries: an event the model saw, one it did not, and a later version of the first
+    storage = get_storage()
+    key = E.state_key("t9")
+    pending = [
+        E.pending_entry("g#1", 10, "like", None, [], [], "s1"),
+        E.pending_entry("g#2", 11, "like", None, [], [], "s2"),
+        E.pending_entry("g#1", 12, "dislike", None, [], [], "s3"),
+    ]
+    storage.put_item(storage.feedback, {**key, "pending_feedback": pending, "pending_revision": 3})
+    read_by_retrain = storage.get_item(storage.feedback, key)
+    # And an event appended after the retrain read the list
+    storage.update_expression(
+        storage.feedback,
+        key,
+        "SET #p = list_append(#p, :e), #r = #r + :one",
+        {"#p": "pending_feedback", "#r": "pending_revision"},
+        {":e": [E.pending_entry("g#3", 13, "like", None, [], [], "s4")], ":one": 1},
+    )
+    # When the retrain, whose model saw g#1 as of time 10, trims from its out-of-date read
+    _trim_pending(storage, "t9", {"g#1": 10}, read_by_retrain)
+    # Then only the seen version is dropped, and the append made meanwhile is kept
+    state = storage.get_item(storage.feedback, key)
+    kept = [(e["k"], e["ts"]) for e in map(E.decode_entry, state["pending_feedback"])]
+    assert kept == [("g#2", 11), ("g#1", 12), ("g#3", 13)]
+    assert state["pending_revision"] == 5
 
 
 def test_fast_feedback_flushes_one_early_retrain(svc: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a designer sending feedback faster than the coalescing window (a retrain pending)
     monkeypatch.setenv("RETRAIN_COALESCE_SECONDS", "600")
-    monkeypatch.setattr(store, "FLUSH_EVERY", 3)
+    monkeypatch.setattr(E, "FLUSH_EVERY", 3)
     reset_for_tests()
     # When seven events arrive before the retrain runs
     teach(svc, "fast", 7)
@@ -229,7 +362,7 @@ def test_fast_feedback_flushes_one_early_retrain(svc: Any, monkeypatch: pytest.M
     # when 3 were pending; the other events only joined the pending list
     reasons = [json.loads(m["Body"])["reason"] for m in svc.messages()]
     assert reasons == ["feedback", "flush"]
-    assert len(svc.profile_item("fast")["pending_feedback"]) == 7
+    assert len(svc.state("fast")["pending_feedback"]) == 7
 
 
 def test_optimize_learns_from_feedback_before_any_retrain(svc: Any) -> None:
@@ -263,7 +396,10 @@ def test_retrain_publishes_a_model_that_the_model_endpoint_describes(svc: Any) -
     _, answer = svc.optimize({"user_id": "u5", "vlt_spec": SPEC, "explore": False})
     assert answer["metadata"]["reward_model_version"] == 1 and answer["metadata"]["evidence_events"] == 0
     assert "dramatic side lighting" in answer["prompt"]
-    assert svc.profile_item("u5").get("pending_feedback") == []
+    assert svc.state("u5")["pending_feedback"] == [] and info["pending_events"] == 0
+    # And feedback after it is counted as pending by the model endpoint
+    teach(svc, "u5", 2, start=12)
+    assert svc.model("u5")[1]["pending_events"] == 2
 
 
 def test_the_same_message_twice_makes_one_model_version(svc: Any) -> None:
@@ -415,7 +551,7 @@ def test_bad_optimize_requests_are_4xx_naming_the_field(svc: Any, body: dict[str
 def test_bad_feedback_is_422_naming_the_field_and_stores_nothing(svc: Any, change: dict[str, Any], field: str) -> None:
     status, answer = svc.submit({**feedback("bad", 1, "like", "x"), **change})
     assert status == 422 and field in answer["error"]["message"], answer
-    assert svc.events("bad") == [] and svc.profile_item("bad") == {}
+    assert svc.items("bad") == [] and svc.profile_item("bad") == {}
 
 
 def test_an_explicit_train_request_queues_a_retrain(svc: Any) -> None:
@@ -424,6 +560,16 @@ def test_an_explicit_train_request_queues_a_retrain(svc: Any) -> None:
     status, answer = svc.train("t1")
     assert status == 202 and answer == {"queued": True}
     assert [json.loads(m["Body"])["reason"] for m in svc.messages()] == ["train"]
+
+
+def test_feedback_after_a_train_request_of_a_new_designer_is_pending_at_once(svc: Any) -> None:
+    # Given a train request from a designer with no feedback yet
+    assert svc.train("t2")[0] == 202
+    # When their first like arrives while that retrain is pending
+    teach(svc, "t2", 1, start=1)
+    # Then optimize already has it as evidence
+    assert len(svc.state("t2")["pending_feedback"]) == 1
+    assert svc.optimize({"user_id": "t2", "vlt_spec": SPEC})[1]["metadata"]["evidence_events"] == 1
 
 
 def test_serving_handlers_import_no_training_libraries(aws_env: Any) -> None:

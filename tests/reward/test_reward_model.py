@@ -194,12 +194,12 @@ def test_candidates_respect_the_garment_family() -> None:
 
 def test_a_pending_entry_is_the_same_row_as_the_stored_event() -> None:
     # Given an event's phrases and spec
-    from designer_ml.reward import store
+    from designer_ml.reward import events, store
 
     phrases = ["high fashion photography", "soft dramatic lighting", "bold", "no such phrase"]
     tokens = F.spec_tokens_of(SPEC)
     # When it is kept in the compact pending form
-    entry = store.pending_entry("g#a", 1, 1.0, 1.0, phrases, tokens, "sig")
+    entry = events.decode_entry(events.pending_entry("g#a", 1, "like", None, phrases, tokens, "sig"))
     # Then it encodes to the same features as the event itself
     np.testing.assert_allclose(store.pending_row(entry), store.row_of(phrases, tokens))
     assert store.pending_row({**entry, "f": "oldschem"}) is None

@@ -1,14 +1,17 @@
 """Reward models: what each designer likes, learned from their likes and dislikes (stages 5, 10).
 
 Serving code imports this package with numpy and onnxruntime only; ``onnx`` is imported by
-the retrain function alone (``model.export_onnx``).
+the retrain function alone (``model.export_onnx``). Importing the package itself loads no numpy:
+the feedback submit path (``feedback`` -> ``events``, ``features``, ``vocabulary``) needs none.
 
 - ``vocabulary``: every phrase a prompt can hold, templates, parser.
 - ``features``: the fixed feature layout (phrases, hashed spec attributes, style mode).
 - ``model``: the Bayesian reward model (numpy) and its ONNX export.
 - ``belief`` / ``policy``: serving-side posterior with fresh evidence; candidates and choice.
 - ``optimize``, ``feedback``, ``retrain``: the endpoints' and the queue's logic.
-- ``store``: pointers, artifacts and pending evidence in storage.
+- ``events``: event keys, the designer's feedback state item (pending evidence, retrain
+  markers), compact pending entries; numpy-free.
+- ``store``: model pointers and artifacts in storage, pending entries as feature rows.
 
 For the selection stage: :func:`load_reward_scorer`.
 """
@@ -16,9 +19,10 @@ For the selection stage: :func:`load_reward_scorer`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["RewardScorer", "load_reward_scorer"]
 
@@ -37,6 +41,8 @@ class RewardScorer:
         Each record is scored as the designer's typical prompt (the average phrase mix of
         their feedback) for that spec, so that only the spec attributes tell records apart.
         """
+        import numpy as np
+
         from designer_ml.reward import features as F
 
         if not vlts:
@@ -49,6 +55,8 @@ class RewardScorer:
 
 def load_reward_scorer(storage: Any, user_id: str) -> RewardScorer | None:
     """The designer's own reward model as a spec scorer, or None when they have none (or it is broken)."""
+    import numpy as np
+
     from designer_ml.reward import features as F
     from designer_ml.reward import model as M
     from designer_ml.reward import store

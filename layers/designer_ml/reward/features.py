@@ -23,6 +23,10 @@ Phrase x attribute interactions are not in the layout: for one request the spec 
 they would only matter if designers liked a phrase for some garments and not others; the
 bench's simulated designers have no such preference and the data to learn them (about V x H
 more weights) is not there after a few hundred events.
+
+numpy is imported inside the functions that build arrays: the feedback submit path needs only
+the layout constants and the spec tokens, and a feedback function's cold start should not load
+numpy for them (tests/infra/test_import_tree.py).
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from designer_ml.reward.vocabulary import N_PHRASES, PHRASES, VOCABULARY_HASH
 from designer_ml.vlt import ParsedRecord, parse_record
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HASH_BUCKETS = 64
 STYLE_MODES = 10
@@ -77,6 +82,8 @@ def spec_vector(tokens: Iterable[str]) -> np.ndarray:
     Unit norm keeps a richly described spec from dominating a sparse one (real analyser
     output ranges from 2 to 20 values).
     """
+    import numpy as np
+
     out = np.zeros(HASH_BUCKETS)
     tokens = list(tokens)
     for token in tokens:
@@ -88,6 +95,8 @@ def spec_vector(tokens: Iterable[str]) -> np.ndarray:
 
 def style_vector(probs: Mapping[int, float] | None) -> np.ndarray:
     """Style-mode columns, shape (STYLE_MODES,): cluster id -> probability (id mod K)."""
+    import numpy as np
+
     out = np.zeros(STYLE_MODES)
     for cluster, p in (probs or {}).items():
         out[int(cluster) % STYLE_MODES] += float(p)
@@ -96,6 +105,8 @@ def style_vector(probs: Mapping[int, float] | None) -> np.ndarray:
 
 def context_row(spec_tokens_: Sequence[str], style_probs: Mapping[int, float] | None = None) -> np.ndarray:
     """The row of a prompt with no phrases for this spec and style mode, shape (D,)."""
+    import numpy as np
+
     row = np.zeros(D)
     row[INTERCEPT] = 1.0
     row[SPEC_START:STYLE_START] = spec_vector(spec_tokens_)
@@ -105,6 +116,8 @@ def context_row(spec_tokens_: Sequence[str], style_probs: Mapping[int, float] | 
 
 def phrase_matrix(phrase_sets: Sequence[Sequence[int]]) -> np.ndarray:
     """Phrase indicator block, shape (n, N_PHRASES)."""
+    import numpy as np
+
     out = np.zeros((len(phrase_sets), N_PHRASES))
     for i, indices in enumerate(phrase_sets):
         if len(indices):
@@ -114,6 +127,8 @@ def phrase_matrix(phrase_sets: Sequence[Sequence[int]]) -> np.ndarray:
 
 def rows_for(context: np.ndarray, phrase_sets: Sequence[Sequence[int]]) -> np.ndarray:
     """Rows of several prompts sharing one context (spec + style), shape (n, D)."""
+    import numpy as np
+
     X = np.repeat(context[None, :], len(phrase_sets), axis=0)
     X[:, PHRASE_START:SPEC_START] = phrase_matrix(phrase_sets)
     return X

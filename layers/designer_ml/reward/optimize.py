@@ -1,6 +1,7 @@
 """Stage 5: the prompt most likely to please this designer, exploring (POST /api/ml/prompt/optimize).
 
-One profile item read (reward pointer, pending evidence, coverage gaps, style pointer), the
+One BatchGetItem round trip for the stored state: the profile item (reward pointer, coverage
+gaps, style pointer) and the designer's feedback state item (pending evidence), then the
 style mode, the serving model (cached per artifact), a batched scoring of probe rows and
 fresh evidence, a batched scoring of the candidates, a choice. Anything stored that is
 missing or broken degrades to the population model or the template prior; it never fails
@@ -18,9 +19,9 @@ import numpy as np
 
 from designer_ml.errors import StorageUnavailable, Unprocessable
 from designer_ml.observability import logger
+from designer_ml.reward import events, store
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
-from designer_ml.reward import store
 from designer_ml.reward import vocabulary as vocab
 from designer_ml.reward.context import coverage_plan, style_mode
 from designer_ml.reward.policy import COVERAGE_BONUS, Decision, decide
@@ -34,6 +35,7 @@ MAX_EVIDENCE = 256
 # much (P(like) units) at two posterior standard deviations.
 NEGATIVE_THRESHOLD = 0.03
 MAX_LEARNED_NEGATIVES = 3
+_FEEDBACK_TYPES = frozenset({"like", "dislike", "outlier"})
 _FILLER_WORDS = frozenset(
     {
         "a",
@@ -59,14 +61,19 @@ _FILLER_WORDS = frozenset(
 )
 
 
-def _profile_item(storage: Any, user_id: str) -> dict[str, Any]:
+def _stored_state(storage: Any, user_id: str) -> tuple[dict[str, Any], list[Any]]:
+    """(profile item, pending entries) of the designer, read together; empty when unreadable."""
     if storage is None:
-        return {}
+        return {}, []
     try:
-        return storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False) or {}
+        item, state = storage.get_items(
+            [(storage.profiles, {"user_id": user_id}), (storage.feedback, events.state_key(user_id))],
+            consistent=False,
+        )
     except StorageUnavailable:
-        logger.warning("profile item unreadable; optimizing without stored state", extra={"user_id": user_id})
-        return {}
+        logger.warning("stored state unreadable; optimizing without it", extra={"user_id": user_id})
+        return {}, []
+    return item or {}, events.pending_of(state)
 
 
 def _evidence(
@@ -84,13 +91,16 @@ def _evidence(
     ws: list[float] = []
     known = Counter(model.signatures)
     latest: dict[str, Mapping[str, Any]] = {}
-    for entry in pending if isinstance(pending, list) else []:
-        if isinstance(entry, Mapping) and int(entry.get("ts") or 0) > model.trained_through and entry.get("k"):
+    for raw in pending if isinstance(pending, list) else []:
+        entry = events.decode_entry(raw)
+        if entry is not None and int(entry.get("ts") or 0) > model.trained_through and entry.get("k"):
             latest[str(entry["k"])] = entry  # a later entry for the same asset replaces the earlier one
     for entry in latest.values():
+        if entry.get("t") not in _FEEDBACK_TYPES:
+            continue
         try:
             row = store.pending_row(entry)
-            y, w = float(entry["y"]), float(entry.get("w") or 1.0)
+            y, w = M.reward_of(entry["t"], entry.get("q"))
         except (KeyError, TypeError, ValueError, IndexError):
             continue
         if row is not None:
@@ -101,9 +111,9 @@ def _evidence(
     for item in history or []:
         if item.feedback_type is None:
             continue
-        phrases = store.prompt_phrases(item.prompt_used)
+        phrases = events.prompt_phrases(item.prompt_used)
         tokens = F.spec_tokens_of(item.vlt_spec.raw()) if item.vlt_spec is not None else []
-        sig = store.signature(item.feedback_type, item.quality_score, phrases, tokens)
+        sig = events.signature(item.feedback_type, item.quality_score, phrases, tokens)
         if known[sig] > 0:
             known[sig] -= 1
             continue
@@ -184,17 +194,17 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
         )
     seed = request.seed if request.seed is not None else secrets.randbits(32)
     rng = np.random.default_rng(seed)
-    item = _profile_item(storage, request.user_id)
+    item, pending = _stored_state(storage, request.user_id)
     mode = style_mode(storage, request.user_id, raw, parsed, request.style_profile, item)
     model = store.serving_model(storage, item)
-    evidence = _evidence(model, item.get("pending_feedback"), request.feedback_history)
+    evidence = _evidence(model, pending, request.feedback_history)
 
     family = vocab.garment_family(parsed)
     style = vocab.style_of(list(parsed.values("style.overall")) + list(parsed.values("style.mood"))) or vocab.style_of(
         mode.style_values
     )
     plan = coverage_plan(item.get("coverage_gaps"), parsed, COVERAGE_BONUS)
-    base_phrases = store.prompt_phrases(request.base_prompt)
+    base_phrases = events.prompt_phrases(request.base_prompt)
     base = tuple(sorted(vocab.BY_TEXT[t].index for t in base_phrases)) or None
     context = F.context_row(F.spec_tokens(parsed), mode.probs)
     decision = decide(

@@ -2,8 +2,8 @@
 
 One retrain of one designer (:func:`retrain_user`):
 
-1. Clear the designer's ``retrain_requested_at`` marker (events arriving from now on queue
-   the next retrain) and note the start time (coalescing window).
+1. Clear the ``retrain_requested_at`` marker on the designer's feedback state item (events
+   arriving from now on queue the next retrain) and note the start time (coalescing window).
 2. Read all the designer's feedback. Its fingerprint (event keys, types, scores, times and the
    feature schema) names the training data: when the serving model (or the last refused
    candidate) has the same fingerprint there is nothing to do. So the same message twice, or
@@ -18,7 +18,13 @@ One retrain of one designer (:func:`retrain_user`):
 5. Publish: fit on all events, export ONNX, parity check, store artifacts, move the pointer
    with a conditional write on ``reward_version`` (a lost race re-reads and starts over).
    A refused candidate is recorded in ``reward_last_retrain`` with its metrics and reason.
-6. Update the population model with the designer's new sufficient statistics.
+6. Drop the pending entries the published model has seen from the feedback state item (by
+   event key and time, under a condition on the list's revision), then update the population
+   model with the designer's new sufficient statistics.
+
+Pending lists left on profile items by earlier versions of the service (``pending_feedback``
+on the profile item) are ignored: optimize no longer reads them and the next retrain learns
+their events from the feedback table.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from designer_ml.reward import model as M
 from designer_ml.reward import store
 from designer_ml.reward.belief import NumpyScorer, Scorer
 from designer_ml.reward.context import match_profile
+from designer_ml.reward.events import decode_entry, now_ms, pending_of, read_feedback, state_key
 from designer_ml.reward.vocabulary import PHRASES
 from designer_ml.vlt import parse_record
 
@@ -79,6 +86,7 @@ class Events:
     updated: np.ndarray
     signatures: list[str]
     fingerprint: str
+    seen: dict[str, int] = field(default_factory=dict)  # event key -> updated_at of each event
 
 
 def _style_probs(
@@ -113,9 +121,11 @@ def _style_probs(
     return empty
 
 
-def load_events(storage: Any, user_id: str, item: Mapping[str, Any]) -> Events | None:
-    items = storage.query_user(storage.feedback, user_id)
-    items = [e for e in items if e.get("feedback_type") in ("like", "dislike", "outlier")]
+def load_events(
+    storage: Any, user_id: str, item: Mapping[str, Any], feedback: Sequence[Mapping[str, Any]]
+) -> Events | None:
+    """The designer's events (``feedback``: their feedback-table events) as training data."""
+    items = [e for e in feedback if e.get("feedback_type") in ("like", "dislike", "outlier")]
     if not items:
         return None
     items.sort(key=lambda e: (int(e.get("updated_at") or 0), str(e["event_key"])))
@@ -144,6 +154,7 @@ def load_events(storage: Any, user_id: str, item: Mapping[str, Any]) -> Events |
         updated=np.asarray([int(e.get("updated_at") or 0) for e in items]),
         signatures=[str(e.get("signature")) for e in items],
         fingerprint=fingerprint,
+        seen={str(e["event_key"]): int(e.get("updated_at") or 0) for e in items},
     )
 
 
@@ -375,38 +386,55 @@ def _gate(
     return worse, reason, metrics
 
 
-def _trim_pending(storage: Any, user_id: str, n_seen: int, version: int) -> None:
-    """Drop the first ``n_seen`` pending events (now in the model) from the profile item.
+def _trim_pending(storage: Any, user_id: str, seen: Mapping[str, int], state: Mapping[str, Any] | None) -> None:
+    """Drop the pending entries of events a published model has seen (``seen``: event key ->
+    updated_at) from the designer's feedback state item.
 
-    The list is rewritten under a condition on its length (events appended meanwhile make the
-    write fail and it is retried on a fresh read) and on the version this retrain published
-    (if another retrain published since, its own trim is the one that counts).
+    ``state`` is the item as last read (None: read it). The list is rewritten only if its
+    ``pending_revision`` is still the one read (an append or another trim meanwhile makes the
+    write fail, and it is retried on a fresh read). Dropping by identity rather than by count
+    keeps this safe whatever order racing retrains trim in: a model published later has seen
+    every event an earlier one saw (or a newer version of it).
     """
-    key = {"user_id": user_id}
+    key = state_key(user_id)
     for _ in range(_ATTEMPTS):
-        item = storage.get_item(storage.profiles, key) or {}
-        pending = item.get("pending_feedback")
-        if not isinstance(pending, list) or len(pending) < n_seen:
+        if state is None:
+            state = storage.get_item(storage.feedback, key)
+        pending = pending_of(state)
+        kept = [e for e in pending if not _seen(e, seen)]
+        if len(kept) == len(pending):
             return
-        tail = pending[n_seen:]
-        done = storage.update_expression(
-            storage.profiles,
-            key,
-            "SET #p = :tail",
-            {"#p": "pending_feedback", "#v": "reward_version"},
-            {":tail": tail, ":n": len(pending), ":v": version},
-            condition="size(#p) = :n AND #v = :v",
-        )
-        if done is not None:
+        revision = (state or {}).get("pending_revision")
+        names = {"#p": "pending_feedback", "#r": "pending_revision"}
+        values: dict[str, Any] = {":kept": kept, ":one": 1}
+        if revision is None:
+            condition = "attribute_not_exists(#r)"
+        else:
+            condition = "#r = :rev"
+            values[":rev"] = revision
+        if storage.update_expression(storage.feedback, key, "SET #p = :kept ADD #r :one", names, values, condition):
             return
+        state = None
+
+
+def _seen(raw: Any, seen: Mapping[str, int]) -> bool:
+    """Whether a pending entry's event (this version of it, or a later one) is in the model."""
+    entry = decode_entry(raw)
+    if entry is None:
+        return True  # unreadable: optimize skips it too
+    key = entry.get("k")
+    try:
+        return key in seen and int(entry.get("ts") or 0) <= seen[key]
+    except (TypeError, ValueError):
+        return True
 
 
 def _mark_started(storage: Any, user_id: str, requested_at: int | None, ts: int) -> None:
-    key = {"user_id": user_id}
+    key = state_key(user_id)
     if (
         requested_at is not None
         and storage.update_expression(
-            storage.profiles,
+            storage.feedback,
             key,
             "REMOVE #m SET #r = :now",
             {"#m": "retrain_requested_at", "#r": "reward_retrained_at"},
@@ -417,9 +445,9 @@ def _mark_started(storage: Any, user_id: str, requested_at: int | None, ts: int)
     ):
         return
     # Only on an existing item: a stale message for a designer erased meanwhile must not
-    # re-create their profile item.
+    # re-create their feedback state item.
     storage.update_expression(
-        storage.profiles,
+        storage.feedback,
         key,
         "REMOVE #f SET #r = :now",
         {"#f": "retrain_flush_at", "#r": "reward_retrained_at", "#u": "user_id"},
@@ -430,7 +458,7 @@ def _mark_started(storage: Any, user_id: str, requested_at: int | None, ts: int)
 
 def retrain_user(storage: Any, user_id: str, requested_at: int | None = None) -> RetrainResult:
     """Retrain one designer's reward model (idempotent; see the module docstring)."""
-    _mark_started(storage, user_id, requested_at, store.now_ms())
+    _mark_started(storage, user_id, requested_at, now_ms())
     for _ in range(_ATTEMPTS):
         try:
             return _retrain_once(storage, user_id)
@@ -441,13 +469,15 @@ def retrain_user(storage: Any, user_id: str, requested_at: int | None = None) ->
 
 def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
     item = storage.get_item(storage.profiles, {"user_id": user_id}) or {}
-    n_pending_seen = len(item.get("pending_feedback") or [])
-    events = load_events(storage, user_id, item)
+    feedback, state = read_feedback(storage, user_id)
+    events = load_events(storage, user_id, item, feedback)
     if events is None:
         return RetrainResult(user_id, "no_feedback")
     current = item.get("reward_model") if isinstance(item.get("reward_model"), Mapping) else None
     current_version = int(item["reward_version"]) if item.get("reward_version") else None
     if current and current.get("fingerprint") == events.fingerprint:
+        # A retrain that published this model may have stopped before trimming.
+        _trim_pending(storage, user_id, events.seen, state)
         return RetrainResult(user_id, "unchanged", current_version, "the serving model was trained on these events")
     last = item.get("reward_last_retrain") if isinstance(item.get("reward_last_retrain"), Mapping) else None
     if last and last.get("fingerprint") == events.fingerprint and not last.get("promoted"):
@@ -561,8 +591,7 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
         current_version,
         version_attribute="reward_version",
     )
-    if n_pending_seen:
-        _trim_pending(storage, user_id, n_pending_seen, new_version)
+    _trim_pending(storage, user_id, events.seen, state)
     try:
         update_population(storage, user_id, meta_key, S, b, known=(population, own))
     except (StorageUnavailable, ModelIntegrityError) as exc:

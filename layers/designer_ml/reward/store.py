@@ -1,4 +1,4 @@
-"""Where the reward models, their pointers and the feedback evidence live (via ``Storage``).
+"""Where the reward models and their pointers live (via ``Storage``); pending entries as rows.
 
 Profiles table item of a designer (``user_id``), reward attributes only (other stages own the
 rest of the item):
@@ -9,14 +9,10 @@ rest of the item):
   (conditional writes by retrain).
 - ``reward_last_retrain`` (map): the last candidate's fingerprint, metrics, whether it was
   promoted and why not.
-- ``retrain_requested_at`` (ms): set when a retrain message is queued, cleared when the
-  retrain starts; at most one retrain per designer is pending (coalescing).
-- ``reward_retrained_at`` (ms): when the last retrain started.
-- ``pending_feedback`` (list, at most ``PENDING_CAP``): compact copies of the events submitted
-  since the last promotion (``k`` event key, ``ts`` ms, ``y`` reward, ``w`` weight, ``p``
-  phrase indices, ``s`` signed spec hash buckets, ``f`` feature schema, ``g`` signature;
-  about 200 bytes each), so that optimize learns from a like at once, before the coalesced
-  retrain runs; ``retrain_flush_at`` marks the one early retrain of a cycle with many pending.
+
+What feedback changes (the pending evidence and the retrain markers) lives in the designer's
+feedback state item of the feedback table (``events``), so that a like does not rewrite the
+profile item.
 
 The population model hangs off the item ``user_id = "#population"`` ('#' cannot be in a user
 id). Artifacts: ``models/{user_id}/reward/v{n}-{fingerprint}.onnx`` and ``.json``, the
@@ -26,7 +22,6 @@ racing retrains from overwriting each other's artifact before one of them wins t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -44,46 +39,20 @@ from designer_ml.observability import logger
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
 from designer_ml.reward.belief import NumpyScorer, OnnxScorer, Scorer
-from designer_ml.reward.vocabulary import BY_TEXT, parse_prompt
+from designer_ml.reward.events import prompt_phrases, signature  # noqa: F401 (row_of's callers use them)
+from designer_ml.reward.vocabulary import BY_TEXT
 
 POPULATION_ID = "#population"
 POPULATION_PREFIX = "models/_population/reward"
-PENDING_CAP = 256
-# A designer sending feedback fast gets a retrain (once per retrain cycle) when this many events
-# are pending, whatever the coalescing window (optimize reads at most PENDING_CAP of them).
-FLUSH_EVERY = 48
 # How long a process trusts its copy of the population pointer (it changes with every retrain).
 POPULATION_POINTER_TTL_S = 15.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def model_prefix(user_id: str) -> str:
     return f"models/{user_id}/reward"
 
 
-# -- events ----------------------------------------------------------------------------------
-
-
-def _escape(part: str) -> str:
-    return part.replace("%", "%25").replace("#", "%23")
-
-
-def event_key(generation_id: str, asset_id: str) -> str:
-    """``generation_id#asset_id``, with '#' and '%' escaped inside the ids so keys cannot collide."""
-    return f"{_escape(generation_id)}#{_escape(asset_id)}"
-
-
-def prompt_phrases(prompt: str | None) -> list[str]:
-    return [p.text for p in parse_prompt(prompt)]
-
-
-def signature(feedback_type: str | None, quality: float | None, phrases: Sequence[str], tokens: Sequence[str]) -> str:
-    """What an event says (not who sent it): used to recognise the same event twice."""
-    text = json.dumps([feedback_type, quality, sorted(phrases), sorted(tokens)], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+# -- events as feature rows ----------------------------------------------------------------
 
 
 def row_of(phrases: Sequence[str], tokens: Sequence[str], style_probs: Mapping[int, float] | None = None) -> np.ndarray:
@@ -95,26 +64,9 @@ def row_of(phrases: Sequence[str], tokens: Sequence[str], style_probs: Mapping[i
     return F.event_row(indices, tokens, style_probs)
 
 
-def pending_entry(
-    key: str, ts: int, reward: float, weight: float, phrases: Sequence[str], tokens: Sequence[str], sig: str
-) -> dict[str, Any]:
-    """The compact copy of an event kept on the profile item (phrase indices, hashed spec)."""
-    buckets = [(j + 1) * int(sign) for j, sign in (F.bucket(t) for t in tokens)]
-    indices = [BY_TEXT[t].index for t in phrases if t in BY_TEXT]
-    return {
-        "k": key,
-        "ts": ts,
-        "y": reward,
-        "w": weight,
-        "p": indices,
-        "s": buckets,
-        "f": F.FEATURE_SCHEMA[:8],
-        "g": sig,
-    }
-
-
 def pending_row(entry: Mapping[str, Any]) -> np.ndarray | None:
-    """The feature row (D,) of a pending entry; None when written under another feature schema."""
+    """The feature row (D,) of a decoded pending entry (``events.decode_entry``); None when
+    written under another feature schema."""
     if entry.get("f") != F.FEATURE_SCHEMA[:8]:
         return None
     spec = np.zeros(F.HASH_BUCKETS)
