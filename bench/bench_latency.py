@@ -15,10 +15,9 @@ Steady state, as deployed: between timed feedback calls (untimed) the retrain qu
 RetrainFunction, as Lambda's event source mapping does, so that the designer's pending events are
 folded into a model as in production (a flush retrain every ``FLUSH_EVERY`` events) instead of
 piling up to the cap; and profile get runs before the feedback burst. Why it matters here: moto
-serialises and deep-copies a whole item on every read and write of it (~0.3 ms per pending event
-on the profile item, ~0.7 ms per event to read it back), so without a consumer every call that
-touches the profile item slowed down with each call before it (profile get 230 ms after 200
-submits; AWS bills the same growth in capacity units, not in milliseconds).
+serialises and deep-copies a whole item on every read and write of it, so without a consumer
+every call that touches the designer's feedback state item (submit, optimize) slows down with
+each pending event before it (AWS bills the same growth in capacity units, not milliseconds).
 """
 
 from __future__ import annotations

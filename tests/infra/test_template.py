@@ -429,9 +429,11 @@ EXPECTED_GRANTS: dict[str, dict[str, frozenset[str]]] = {
     "ValidateFunction": {"ProfilesTable": R, "ArtifactsBucket:models/*": R},
     # Select stores coverage gaps on the profile item.
     "SelectFunction": {"ProfilesTable": RW, "ArtifactsBucket:models/*": R},
+    # Submit writes the event and the designer's feedback state (both in FeedbackTable); the
+    # profile item is only read (GET /rlhf/model).
     "FeedbackFunction": {
         "FeedbackTable": RW,
-        "ProfilesTable": RW,
+        "ProfilesTable": R,
         "RetrainQueue": W,
         "ArtifactsBucket:models/*": R,
     },

@@ -179,8 +179,8 @@ def test_the_profile_item_is_read_once_for_the_reward_model_and_the_gaps(
     profiles.put_item(Item={"user_id": "u3", "version": 2, "document": json.dumps(STYLE_DOCUMENT), "tag": "stored"})
     seen: list[Any] = []
 
-    def load_reward_scorer(storage: Any, user_id: str) -> None:
-        seen.append(storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False))
+    def load_reward_scorer(storage: Any, user_id: str, item: Any = None) -> None:
+        seen.append(item)
         return None
 
     monkeypatch.setattr(reward, "load_reward_scorer", load_reward_scorer, raising=False)
@@ -242,7 +242,7 @@ def test_the_designers_reward_model_moves_quality(select: Any, monkeypatch: pyte
         def score_vlts(self, vlts: list[dict]) -> np.ndarray:
             return np.array([1.0 if v["colors"]["finish"].startswith("textured") else 0.0 for v in vlts])
 
-    monkeypatch.setattr(reward, "load_reward_scorer", lambda storage, user_id: Scorer(), raising=False)
+    monkeypatch.setattr(reward, "load_reward_scorer", lambda storage, user_id, item=None: Scorer(), raising=False)
     images = [mode_image(1, v, quality=0.5) for v in range(5)]
     # When
     status, answer = select(

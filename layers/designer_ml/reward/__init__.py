@@ -53,15 +53,19 @@ class RewardScorer:
         return np.clip(mean, 0.0, 1.0)
 
 
-def load_reward_scorer(storage: Any, user_id: str) -> RewardScorer | None:
-    """The designer's own reward model as a spec scorer, or None when they have none (or it is broken)."""
+def load_reward_scorer(storage: Any, user_id: str, item: Mapping[str, Any] | None = None) -> RewardScorer | None:
+    """The designer's own reward model as a spec scorer, or None when they have none (or it is broken).
+
+    ``item`` is the designer's profile item when the caller has read it already.
+    """
     import numpy as np
 
     from designer_ml.reward import features as F
     from designer_ml.reward import model as M
     from designer_ml.reward import store
 
-    item = storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False) or {}
+    if item is None:
+        item = storage.get_item(storage.profiles, {"user_id": user_id}, consistent=False) or {}
     loaded = store.load_pointed_model(storage, item.get("reward_model"))
     if loaded is None:
         return None

@@ -62,14 +62,17 @@ def _parse(request: SelectRequest, raw: list[dict[str, Any]]) -> list[ParsedReco
     return parsed
 
 
-def _reward_scores(storage: Any, user_id: str, vlts: list[dict[str, Any]], warnings: list[str]) -> np.ndarray | None:
-    """The designer's learned reward of each image (N,) in [0, 1], or None without a model."""
+def _reward_scores(
+    storage: Any, user_id: str, item: Mapping[str, Any] | None, vlts: list[dict[str, Any]], warnings: list[str]
+) -> np.ndarray | None:
+    """The designer's learned reward of each image (N,) in [0, 1], or None without a model.
+
+    ``item``: the designer's profile item, as read for this request.
+    """
+    from designer_ml.reward import load_reward_scorer
+
     try:
-        from designer_ml.reward import load_reward_scorer
-    except ImportError:
-        return None
-    try:
-        scorer = load_reward_scorer(storage, user_id)
+        scorer = load_reward_scorer(storage, user_id, item or {})
         if scorer is None:
             return None
         scores = np.asarray(scorer.score_vlts(vlts), dtype=np.float64).reshape(-1)
@@ -98,24 +101,6 @@ def _style_document(item: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         except ValueError:
             return None
     return document if isinstance(document, Mapping) else None
-
-
-class _ProfileRead:
-    """``storage`` with the request's profile item already read: one GetItem per request.
-
-    ``load_reward_scorer`` reads the profile item itself and takes no item; it gets this one.
-    """
-
-    def __init__(self, storage: Any, user_id: str, item: Mapping[str, Any] | None):
-        self._storage, self._user_id, self._item = storage, user_id, item
-
-    def get_item(self, table: Any, key: Mapping[str, Any], consistent: bool = True) -> Any:
-        if getattr(table, "name", None) == self._storage.profiles.name and dict(key) == {"user_id": self._user_id}:
-            return None if self._item is None else dict(self._item)
-        return self._storage.get_item(table, key, consistent)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._storage, name)
 
 
 def quality_of(request: SelectRequest, rewards: np.ndarray | None) -> np.ndarray:
@@ -178,7 +163,7 @@ def select_diverse(
             sent["vlt"] if isinstance(sent.get("vlt"), dict) else image.vlt.raw()
             for sent, image in zip(raw, request.images, strict=True)
         ]
-        rewards = _reward_scores(_ProfileRead(storage, request.user_id, item), request.user_id, vlts, warnings)
+        rewards = _reward_scores(storage, request.user_id, item, vlts, warnings)
     kernel = build_kernel(parsed, quality_of(request, rewards), request.diversity_weight, request.quality_weight)
     seed = None
     if request.method == "sample":
