@@ -169,6 +169,25 @@ def test_gaps_are_stored_on_the_profile_for_the_next_optimize(select: Any, profi
     assert item["coverage_gaps"] == expected and item["version"] == 3 and item["coverage_updated_at"]
 
 
+def test_unchanged_gaps_are_not_written_again(select: Any, profiles: Any) -> None:
+    # Given a designer whose gaps a first selection stored
+    profiles.put_item(Item={"user_id": "u2", "version": 1, "document": json.dumps(STYLE_DOCUMENT)})
+    dresses = [mode_image(0, v) for v in range(3)]
+    assert select({"images": dresses, "target_count": 1, "user_id": "u2"})[0] == 200
+    first = profiles.get_item(Key={"user_id": "u2"})["Item"]
+    # When the same selection runs again, and then one that picks a coat too
+    status, again = select({"images": dresses, "target_count": 1, "user_id": "u2"})
+    unchanged = profiles.get_item(Key={"user_id": "u2"})["Item"]
+    _, changed = select({"images": dresses + [mode_image(1, 0)], "target_count": 2, "user_id": "u2"})
+    after = profiles.get_item(Key={"user_id": "u2"})["Item"]
+    # Then the same gaps are answered without a write, and new gaps are stored
+    assert status == 200 and again["coverage"]["gaps"] == first["coverage_gaps"]
+    assert unchanged["coverage_updated_at"] == first["coverage_updated_at"]
+    assert changed["coverage"]["gaps"] != first["coverage_gaps"]
+    assert after["coverage_gaps"] == changed["coverage"]["gaps"]
+    assert after["coverage_updated_at"] != first["coverage_updated_at"]
+
+
 def test_the_profile_item_is_read_once_for_the_reward_model_and_the_gaps(
     select: Any, profiles: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -185,6 +185,9 @@ def select_diverse(
         modes = coverage.style_modes(_style_document(item))
         if modes:
             gaps = coverage.gaps(modes, kernel.vocabulary.categories, chosen_records)
+        if modes and (item or {}).get("coverage_gaps") != gaps:
+            # Written only when they change: a write rewrites the whole profile item (its write
+            # units, and a DynamoDB round trip of every select otherwise).
             stored = storage.set_attributes(
                 storage.profiles,
                 {"user_id": request.user_id},
@@ -193,7 +196,7 @@ def select_diverse(
             )
             if not stored:
                 warnings.append(f"no profile for user {request.user_id!r}: coverage gaps not stored")
-        else:
+        elif not modes:
             warnings.append(f"no style profile for user {request.user_id!r}: coverage gaps not computed or stored")
 
     novelty = chosen.novelty
