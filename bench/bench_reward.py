@@ -131,21 +131,9 @@ class Service:
     """The handlers of one backend, called as the Node client would, plus the queue drain."""
 
     def __init__(self, be: fixtures.Backend):
-        from local.runtime import LambdaFunction
-
         self.be = be
         self.invoke = fixtures.Invoker(be)
-        spec = be.specs["RetrainFunction"]
-        self.retrain = LambdaFunction(
-            spec, function_name=f"{fixtures.PREFIX}-RetrainFunction", module_name="_bench_reward_retrain"
-        )
-        import boto3
-
-        self.sqs = boto3.client("sqs", region_name=fixtures.REGION, endpoint_url=be.endpoint)
-        self.queue = be.environment["RETRAIN_QUEUE_URL"]
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        self.queue = fixtures.RetrainQueue(be)
 
     def optimize(self, body: dict[str, Any]) -> dict[str, Any]:
         status, answer = self.invoke("OptimizeFunction", self.be.event("POST", "/api/ml/prompt/optimize", body))
@@ -159,24 +147,9 @@ class Service:
 
     def drain(self) -> int:
         """Hand every visible retrain message to RetrainFunction (the event source mapping)."""
-        from local.events import sqs_event
-
-        handled = 0
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if not messages:
-                return handled
-            os.environ.update(self.be.specs["RetrainFunction"].environment)
-            result = self.retrain.invoke(sqs_event(messages, self.arn, fixtures.REGION))
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            assert not failed, result
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-            handled += len(messages)
+        handled, failed = self.queue.drain()
+        assert not failed, f"{failed} retrain messages failed"
+        return handled
 
 
 def _random_prompt(rng: np.random.Generator, family: str, spec: dict[str, Any]) -> str:
