@@ -128,6 +128,24 @@ def test_in_style_images_mostly_pass_and_off_style_mostly_flagged(scorer):
     assert all(r == [] for r, flag in zip(inside.reasons, inside.is_outlier, strict=True) if not flag)
 
 
+def test_a_large_portfolio_is_calibrated_on_a_subset_and_still_separates(monkeypatch):
+    # Given a portfolio larger than the calibration subset (shrunk here so the test stays fast)
+    import designer_ml.validation.novelty as novelty
+
+    monkeypatch.setattr(novelty, "CALIBRATION_RECORDS", 120)
+    style = fit_style(records(IN_MODES, 300, seed=21, prefix="big"))
+    scorer = NoveltyScorer.from_artifacts(style.vocab, style.artifacts)
+
+    # When new in-style and off-style images are scored
+    inside = _score(scorer, records(IN_MODES, 60, seed=22, prefix="i"))
+    outside = _score(scorer, records([OFF_MODE], 60, seed=23, prefix="o"))
+
+    # Then the held-out scores came from the subset, and the model separates as the full one does
+    cal = style.artifacts.calibration
+    assert cal["calibration_records"] == 120 and cal["n_records"] == 300
+    assert inside.is_outlier.mean() <= 0.15 and outside.is_outlier.mean() >= 0.8
+
+
 def test_common_values_in_a_combination_the_portfolio_never_holds_are_flagged(scorer):
     # Given an image whose every value is common in the portfolio, but half from each mode
     rng = np.random.default_rng(4)
