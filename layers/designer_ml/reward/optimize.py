@@ -151,26 +151,17 @@ def _rlhf_adjustments(decision: Decision, chosen: tuple[int, ...]) -> list[dict[
     out: list[dict[str, Any]] = []
     template = set(decision.template)
     chosen_set = set(chosen)
-    for i in sorted(chosen_set - template):
-        out.append(
+    for action, phrases in (("added", chosen_set - template), ("dropped", template - chosen_set)):
+        out += [
             {
                 "phrase": vocab.PHRASES[i].text,
                 "slot": vocab.PHRASES[i].slot,
-                "action": "added",
+                "action": action,
                 "weight": round(float(decision.phrase_mean[i]), 4),
                 "sd": round(float(decision.phrase_sd[i]), 4),
             }
-        )
-    for i in sorted(template - chosen_set):
-        out.append(
-            {
-                "phrase": vocab.PHRASES[i].text,
-                "slot": vocab.PHRASES[i].slot,
-                "action": "dropped",
-                "weight": round(float(decision.phrase_mean[i]), 4),
-                "sd": round(float(decision.phrase_sd[i]), 4),
-            }
-        )
+            for i in sorted(phrases)
+        ]
     for entry in out:
         slot_best = max(
             (decision.phrase_mean[j] for j in chosen_set if vocab.PHRASES[j].slot == entry["slot"]), default=0.0
