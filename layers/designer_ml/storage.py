@@ -308,15 +308,7 @@ class Storage:
         if only_if_absent:
             kwargs["ConditionExpression"] = "attribute_not_exists(#k)"
             kwargs["ExpressionAttributeNames"] = {"#k": only_if_absent}
-        try:
-            table.put_item(**kwargs)
-        except ClientError as exc:
-            if _is_conditional(exc):
-                return False
-            raise _unavailable("write", table.name, exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("write", table.name, exc) from exc
-        return True
+        return _conditional_write(table, "put_item", kwargs) is not None
 
     def put_versioned(
         self,
@@ -343,20 +335,15 @@ class Storage:
         else:
             condition = "#v = :old"
             values[":old"] = expected_version
-        try:
-            table.update_item(
-                Key=dict(key),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if _is_conditional(exc):
-                raise VersionConflict(f"{table.name} {dict(key)}: version moved on") from exc
-            raise _unavailable("write", table.name, exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("write", table.name, exc) from exc
+        kwargs = {
+            "Key": dict(key),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if _conditional_write(table, "update_item", kwargs) is None:
+            raise VersionConflict(f"{table.name} {dict(key)}: version moved on")
         return new_version
 
     def set_attributes(
@@ -377,15 +364,7 @@ class Storage:
         if must_exist:
             kwargs["ConditionExpression"] = "attribute_exists(#k)"
             names["#k"] = must_exist
-        try:
-            table.update_item(**kwargs)
-        except ClientError as exc:
-            if _is_conditional(exc):
-                return False
-            raise _unavailable("write", table.name, exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("write", table.name, exc) from exc
-        return True
+        return _conditional_write(table, "update_item", kwargs) is not None
 
     def update_expression(
         self,
@@ -410,15 +389,8 @@ class Storage:
             kwargs["ExpressionAttributeValues"] = dict(values)
         if condition:
             kwargs["ConditionExpression"] = condition
-        try:
-            answer = table.update_item(**kwargs)
-        except ClientError as exc:
-            if _is_conditional(exc):
-                return None
-            raise _unavailable("write", table.name, exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable("write", table.name, exc) from exc
-        return answer.get("Attributes") or {}
+        answer = _conditional_write(table, "update_item", kwargs)
+        return None if answer is None else answer.get("Attributes") or {}
 
     def query_user(self, table: Any, user_id: str) -> list[dict[str, Any]]:
         """Every item of one user (all pages)."""
@@ -515,6 +487,19 @@ class Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable("send", "retrain queue", exc) from exc
         return str(answer["MessageId"])
+
+
+def _conditional_write(table: Table, operation: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """One conditional write (``put_item``/``update_item``): its answer, or None when its
+    condition failed; any other failure is :class:`StorageUnavailable`."""
+    try:
+        return getattr(table, operation)(**kwargs)
+    except ClientError as exc:
+        if _is_conditional(exc):
+            return None
+        raise _unavailable("write", table.name, exc) from exc
+    except BotoCoreError as exc:
+        raise _unavailable("write", table.name, exc) from exc
 
 
 def _is_conditional(exc: ClientError) -> bool:
