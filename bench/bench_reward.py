@@ -218,6 +218,64 @@ def learnability(designers: list[Designer], sizes: tuple[int, ...]) -> dict[int,
     return out
 
 
+# (figure key, name, temperature, anneal) of the yardstick runs; the others' regret is divided by greedy's.
+REFERENCE_LEARNERS = (
+    ("thompson", "thompson, temperature 0.3 (the service's)", 0.3, 0.0),
+    ("thompson_annealed", "thompson, temperature 0.6 / (1 + t/100)", 0.6, 100.0),
+    ("greedy", "greedy", 0.0, 0.0),
+)
+
+
+def reference_learner(designers: list[Designer], rounds: int, temperature: float, anneal: float = 0.0) -> np.ndarray:
+    """P(like) per round (and the oracle's) of an idealised learner, shape (2, n_designers, rounds).
+
+    A yardstick for the bars, not a policy we could ship: it knows everything about each
+    simulated designer except their phrase weights (the bias, the spec and description
+    weights, the logistic link, the prior variance of a phrase weight), fits a logistic
+    posterior (Laplace, Newton steps warm-started) after every round, and takes per slot the
+    best phrases under a posterior draw with its spread scaled by ``temperature`` (divided by
+    ``1 + t / anneal`` when ``anneal`` is set), or under the posterior mean when the
+    temperature is 0 (greedy). Each designer learns alone (no population model).
+    """
+    from designer_ml.reward import vocabulary as vocab
+    from designer_ml.reward.policy import allowed_phrases
+    from designer_ml.vlt import parse_record
+
+    P = vocab.N_PHRASES
+    texts = [p.text for p in vocab.PHRASES]
+    prior_var = Designer.SHARED_SHARE * Designer.SHARED_SD**2 + Designer.OWN_SHARE * Designer.OWN_SD**2
+    got = np.zeros((len(designers), rounds))
+    best = np.zeros((len(designers), rounds))
+    for d, designer in enumerate(designers):
+        rng = np.random.default_rng(100 + d)
+        w, H = np.zeros(P), np.eye(P) / prior_var
+        X, offsets, ys = np.zeros((rounds, P)), np.zeros(rounds), np.zeros(rounds)
+        for t in range(rounds):
+            spec = designer.specs[int(designer.rng.integers(len(designer.specs)))]
+            family = vocab.garment_family(parse_record(spec))
+            allowed = allowed_phrases(family)
+            best[d, t] = designer.like_probability(_prompt_of(designer.best_fixed_phrases(family), spec), spec)
+            scale = temperature / (1.0 + t / anneal) if anneal else temperature
+            chol = np.linalg.cholesky(H)
+            draw = w + scale * np.linalg.solve(chol.T, rng.standard_normal(P))
+            pick = []
+            for slot, picks in vocab.SLOTS:
+                idx = np.asarray(allowed[slot])
+                pick += [int(i) for i in idx[np.argsort(-draw[idx], kind="stable")[:picks]]]
+            p = designer.like_probability(_prompt_of([texts[i] for i in pick], spec), spec)
+            got[d, t] = p
+            empty = designer.like_probability(_prompt_of([], spec), spec)
+            X[t, pick] = 1.0
+            offsets[t] = np.log(empty / (1.0 - empty))
+            ys[t] = float(designer.rng.random() < p)
+            Xt, ot, yt = X[: t + 1], offsets[: t + 1], ys[: t + 1]
+            for _ in range(4):
+                pr = 1.0 / (1.0 + np.exp(-(Xt @ w + ot)))
+                H = np.eye(P) / prior_var + Xt.T @ (Xt * (pr * (1.0 - pr))[:, None])
+                w = w - np.linalg.solve(H, w / prior_var - Xt.T @ (yt - pr))
+    return np.stack([got, best])
+
+
 def simulate(policy: str, designers: list[Designer], rounds: int, retrain_every: int) -> np.ndarray:
     """P(like) of each round's prompt, shape (n_designers, rounds), and the oracle's beside it."""
     from designer_ml.reward import vocabulary as vocab
@@ -423,6 +481,28 @@ def run(quick: bool = False) -> dict[str, Any]:
     ceiling = learnability([Designer(i, specs) for i in range(n_designers)], sizes)
     for n, share in ceiling.items():
         figures[f"learnability_share_{n}_events"] = round(share, 4)
+    reference_rows = []
+    reference = {
+        (key, name): reference_learner([Designer(i, specs) for i in range(n_designers)], rounds, temperature, anneal)
+        for key, name, temperature, anneal in REFERENCE_LEARNERS
+    }
+    greedy_got, greedy_best = reference[("greedy", "greedy")]
+    reference_greedy = float((greedy_best - greedy_got).sum(axis=1).mean())
+    for (key, name), (got, best) in reference.items():
+        regret = float((best - got).sum(axis=1).mean())
+        late_share = float(got[:, split:].mean() / best[:, split:].mean())
+        reference_rows.append(
+            [
+                name,
+                round(float(got[:, :split].mean()), 3),
+                round(float(got[:, split:].mean()), 3),
+                round(late_share, 3),
+                round(regret, 1),
+                round(regret / reference_greedy, 3),
+            ]
+        )
+        figures[f"reference_{key}_late_share"] = round(late_share, 4)
+        figures[f"reference_{key}_regret"] = round(regret, 2)
     lat = latency(quick)
     figures.update(
         {
@@ -458,6 +538,20 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "as a share of the best fixed prompt's like rate)",
                 "columns": ["events", "share of best fixed"],
                 "rows": [[n, round(share, 3)] for n, share in ceiling.items()],
+            },
+            {
+                "title": "Yardstick: an idealised learner on the same simulated designers (knows everything "
+                "but their phrase weights: bias, spec weights, logistic link, prior variance; logistic "
+                "posterior refitted every round; no population model)",
+                "columns": [
+                    "learner",
+                    f"like rate 1-{split}",
+                    f"like rate {split + 1}-{rounds}",
+                    "late / best fixed",
+                    "cumulative regret",
+                    "regret / its greedy's",
+                ],
+                "rows": reference_rows,
             },
             {
                 "title": "Latency (warm, in process, moto backend; medians)",
