@@ -17,7 +17,12 @@ from designer_ml.reward.retrain import retrain_user
 from designer_ml.schemas import UserId
 from designer_ml.storage import get_storage
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every message fails is reported like any partial failure (all of them in
+# batchItemFailures), not raised: SQS retries them and moves them to the DLQ all the same, and
+# the function's Errors alarm is left for real crashes (timeouts, out of memory), while the
+# DLQ depth alarm covers messages that keep failing. (Powertools raises by default, which made
+# one poison message alone in its batch fire the Errors alarm.)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetrainMessage(BaseModel):

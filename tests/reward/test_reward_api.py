@@ -430,6 +430,15 @@ def test_a_poison_message_fails_alone_and_the_others_succeed(svc: Any) -> None:
     assert all(svc.model(user)[1]["version"] == 1 for user in ("p1", "p2", "p3"))
 
 
+def test_a_batch_of_only_poison_messages_is_reported_not_raised(svc: Any) -> None:
+    # Given a batch holding nothing but an unreadable message
+    poison = {"MessageId": "poison", "ReceiptHandle": "x", "Body": "{not json"}
+    # When the retrain function gets it
+    result = svc.retrain([poison])
+    # Then it is reported as a failed item (SQS retries it, then the DLQ), not raised as an error
+    assert result == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+
+
 def test_a_candidate_worse_than_the_serving_model_is_not_promoted(svc: Any) -> None:
     # Given a designer served by a model trained on their taste (dramatic lighting liked)
     teach(svc, "u7", 12)
