@@ -51,6 +51,11 @@ class StorageUnavailable(DomainError):
     code = "storage_unavailable"
 
 
+class StorageRefused(Exception):
+    """A backend refused a request as malformed (``ValidationException``...): our bug, which a
+    retry cannot mend, so a 500 (never a domain error), not a 503 telling the client to retry."""
+
+
 class VersionConflict(Exception):
     """A conditional write lost a race; callers re-read and retry (never reaches a client)."""
 

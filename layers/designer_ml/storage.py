@@ -28,7 +28,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from designer_ml.errors import StorageUnavailable, VersionConflict
+from designer_ml.errors import StorageRefused, StorageUnavailable, VersionConflict
 from designer_ml.observability import logger
 from designer_ml.settings import Settings, get_settings
 
@@ -491,7 +491,7 @@ class Storage:
 
 def _conditional_write(table: Table, operation: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """One conditional write (``put_item``/``update_item``): its answer, or None when its
-    condition failed; any other failure is :class:`StorageUnavailable`."""
+    condition failed; any other failure is raised as :func:`_unavailable` says."""
     try:
         return getattr(table, operation)(**kwargs)
     except ClientError as exc:
@@ -506,7 +506,37 @@ def _is_conditional(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _unavailable(action: str, where: str, exc: Exception) -> StorageUnavailable:
+# Error codes by which a backend says the request itself was malformed: our bug, which no
+# retry mends. Everything else (throttling, 5xx, connection errors, and also a missing table,
+# bucket or queue, which a deploy in progress or a restored stack mends) is "unavailable".
+_REFUSED_CODES = frozenset(
+    {
+        "InvalidArgument",
+        "InvalidMessageContents",
+        "InvalidParameterCombination",
+        "InvalidParameterValue",
+        "InvalidRequest",
+        "MalformedXML",
+        "MissingParameter",
+        "SerializationException",
+        "ValidationException",
+    }
+)
+
+
+def _unavailable(action: str, where: str, exc: Exception) -> StorageUnavailable | StorageRefused:
+    """The error a failed backend call becomes.
+
+    A backend that refuses the request as malformed (``ValidationException``...) gives
+    ``StorageRefused``, logged as an error: our bug, so the client gets a 500 rather than a
+    503 telling it to retry what can never succeed. Any other failure is ``StorageUnavailable``
+    (503, retry later).
+    """
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in _REFUSED_CODES:
+            logger.error("storage refused the request", extra={"action": action, "where": where, "error": str(exc)})
+            return StorageRefused(f"{code}: could not {action} {where}")
     logger.warning("storage call failed", extra={"action": action, "where": where, "error": str(exc)})
     return StorageUnavailable(f"storage unavailable: could not {action} {where}; retry later")
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-from designer_ml.errors import StorageUnavailable, VersionConflict
+from designer_ml.errors import StorageRefused, StorageUnavailable, VersionConflict
 from designer_ml.privacy import delete_user, export_user
 from designer_ml.settings import Settings
 from designer_ml.storage import Storage
@@ -192,6 +192,30 @@ def test_client_errors_become_domain_errors(storage, aws_env):
     # Then the caller sees a domain error that says retry, never a ClientError
     with pytest.raises(StorageUnavailable):
         storage.get_bytes("records/u1/v1.json")
+
+
+def test_a_request_the_backend_refuses_as_malformed_is_a_bug_not_a_retry(storage, aws_env):
+    # Given a DynamoDB that refuses every GetItem as malformed (a fault injected into the real client)
+    def refuse(**kwargs):
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "bad key"}}, "GetItem")
+
+    storage.dynamodb.meta.events.register("before-call.dynamodb.GetItem", refuse)
+    # Then the caller sees StorageRefused (a 500: retrying cannot help), not StorageUnavailable
+    with pytest.raises(StorageRefused) as raised:
+        storage.get_item(storage.profiles, {"user_id": "u1"})
+    assert not isinstance(raised.value, StorageUnavailable)
+    assert "ValidationException" in str(raised.value)
+
+
+def test_a_throttled_request_is_a_retry(storage, aws_env):
+    # Given a DynamoDB that throttles every GetItem beyond botocore's own retries
+    def throttle(**kwargs):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "GetItem")
+
+    storage.dynamodb.meta.events.register("before-call.dynamodb.GetItem", throttle)
+    # Then the caller sees StorageUnavailable (503, retry later)
+    with pytest.raises(StorageUnavailable):
+        storage.get_item(storage.profiles, {"user_id": "u1"})
 
 
 def test_export_and_delete_a_designer(storage):
