@@ -220,8 +220,8 @@ def learnability(designers: list[Designer], sizes: tuple[int, ...]) -> dict[int,
 
 # (figure key, name, temperature, anneal) of the yardstick runs; the others' regret is divided by greedy's.
 REFERENCE_LEARNERS = (
-    ("thompson", "thompson, temperature 0.3 (the service's)", 0.3, 0.0),
-    ("thompson_annealed", "thompson, temperature 0.6 / (1 + t/100)", 0.6, 100.0),
+    ("thompson", "thompson, temperature 0.3 (fixed)", 0.3, 0.0),
+    ("thompson_annealed", "thompson, temperature 0.5 / (1 + t/50) (the service's schedule)", 0.5, 50.0),
     ("greedy", "greedy", 0.0, 0.0),
 )
 

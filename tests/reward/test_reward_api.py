@@ -15,7 +15,7 @@ import pytest
 from designer_ml.reward import events as E
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
-from designer_ml.reward import store
+from designer_ml.reward import policy, store
 from designer_ml.reward import vocabulary as vocab
 from designer_ml.storage import get_storage, reset_for_tests
 from local.events import sqs_event
@@ -377,6 +377,24 @@ def test_optimize_learns_from_feedback_before_any_retrain(svc: Any) -> None:
     assert answer["metadata"]["evidence_events"] == 16
     dropped = {a["phrase"]: a for a in answer["adjustments"]["rlhf"] if a["action"] == "dropped"}
     assert dropped["sophisticated studio lighting"]["weight"] < 0
+
+
+def test_exploration_narrows_as_the_designer_gives_feedback_whether_pending_or_trained(svc: Any) -> None:
+    def scale(user_id: str, explore: bool = True) -> float:
+        _, answer = svc.optimize({"user_id": user_id, "vlt_spec": SPEC, "explore": explore, "seed": 1})
+        return answer["metadata"]["exploration_scale"]
+
+    # Given a designer nobody knows anything about
+    new = scale("u9")
+    # When they give 16 likes and dislikes, first pending, then trained into their model
+    teach(svc, "u9", 16)
+    pending = scale("u9")
+    svc.drain()
+    trained = scale("u9")
+    # Then Thompson sampling explores less, the same for pending and trained events, and
+    # never below the floor; greedy does not explore at all
+    assert new > pending == trained >= policy.EXPLORATION_FLOOR
+    assert scale("u9", explore=False) == 0.0
 
 
 def test_retrain_publishes_a_model_that_the_model_endpoint_describes(svc: Any) -> None:

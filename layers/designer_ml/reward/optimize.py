@@ -209,6 +209,7 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
         explore=request.explore,
         rng=rng,
         n_candidates=request.n_candidates or DEFAULT_CANDIDATES,
+        n_events=model.n_events,
     )
     chosen = decision.candidates[decision.chosen]
     by_slot: dict[str, list[str]] = {}
@@ -243,5 +244,6 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
             "chosen_probability": round(decision.chosen_probability, 4),
             "posterior_sd": round(float(decision.sd[decision.chosen]), 4),
             "evidence_events": decision.n_evidence,
+            "exploration_scale": round(decision.exploration_scale, 4),
         },
     )

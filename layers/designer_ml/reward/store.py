@@ -93,6 +93,7 @@ class ServingModel:
     version: int | None = None
     population_version: int | None = None
     trained_through: int = 0
+    n_events: int = 0  # the designer's own events the model was trained on
     signatures: Counter[str] = field(default_factory=Counter)
     meta: Mapping[str, Any] = field(default_factory=dict)
 
@@ -176,6 +177,7 @@ def serving_model(storage: Any, item: Mapping[str, Any] | None) -> ServingModel:
             version=_int(item.get("reward_version") or own.get("version")),
             population_version=_int(meta.get("population_version")),
             trained_through=int(meta.get("trained_through") or 0),
+            n_events=int(meta.get("n_events") or 0),
             signatures=Counter(meta.get("signatures") or []),
             meta=meta,
         )
