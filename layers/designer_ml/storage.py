@@ -26,7 +26,7 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from designer_ml.errors import StorageRefused, StorageUnavailable, VersionConflict
 from designer_ml.observability import logger
@@ -518,6 +518,7 @@ _REFUSED_CODES = frozenset(
         "InvalidRequest",
         "MalformedXML",
         "MissingParameter",
+        "ParamValidationError",  # botocore's own check, before anything is sent
         "SerializationException",
         "ValidationException",
     }
@@ -527,16 +528,17 @@ _REFUSED_CODES = frozenset(
 def _unavailable(action: str, where: str, exc: Exception) -> StorageUnavailable | StorageRefused:
     """The error a failed backend call becomes.
 
-    A backend that refuses the request as malformed (``ValidationException``...) gives
-    ``StorageRefused``, logged as an error: our bug, so the client gets a 500 rather than a
-    503 telling it to retry what can never succeed. Any other failure is ``StorageUnavailable``
-    (503, retry later).
+    A request the backend (or botocore, before sending it) refuses as malformed
+    (``ValidationException``...) gives ``StorageRefused``, logged as an error: our bug, so the
+    client gets a 500 rather than a 503 telling it to retry what can never succeed. Any other
+    failure is ``StorageUnavailable`` (503, retry later).
     """
+    code = type(exc).__name__ if isinstance(exc, ParamValidationError) else None
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code")
-        if code in _REFUSED_CODES:
-            logger.error("storage refused the request", extra={"action": action, "where": where, "error": str(exc)})
-            return StorageRefused(f"{code}: could not {action} {where}")
+    if code in _REFUSED_CODES:
+        logger.error("storage refused the request", extra={"action": action, "where": where, "error": str(exc)})
+        return StorageRefused(f"{code}: could not {action} {where}")
     logger.warning("storage call failed", extra={"action": action, "where": where, "error": str(exc)})
     return StorageUnavailable(f"storage unavailable: could not {action} {where}; retry later")
 

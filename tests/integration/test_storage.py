@@ -207,6 +207,13 @@ def test_a_request_the_backend_refuses_as_malformed_is_a_bug_not_a_retry(storage
     assert "ValidationException" in str(raised.value)
 
 
+def test_a_request_botocore_refuses_before_sending_is_a_bug_not_a_retry(storage, aws_env):
+    # Given an empty object key (botocore's parameter check refuses it before sending)
+    # Then the caller sees StorageRefused, not StorageUnavailable
+    with pytest.raises(StorageRefused, match="ParamValidationError"):
+        storage.put_bytes("", b"x")
+
+
 def test_a_throttled_request_is_a_retry(storage, aws_env):
     # Given a DynamoDB that throttles every GetItem beyond botocore's own retries
     def throttle(**kwargs):
