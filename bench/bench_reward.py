@@ -238,6 +238,7 @@ def reference_learner(designers: list[Designer], rounds: int, temperature: float
     temperature is 0 (greedy). Each designer learns alone (no population model).
     """
     from designer_ml.reward import vocabulary as vocab
+    from designer_ml.reward.policy import _by_slot as best_per_slot  # the service's per-slot choice
     from designer_ml.reward.policy import allowed_phrases
     from designer_ml.vlt import parse_record
 
@@ -258,10 +259,7 @@ def reference_learner(designers: list[Designer], rounds: int, temperature: float
             scale = temperature / (1.0 + t / anneal) if anneal else temperature
             chol = np.linalg.cholesky(H)
             draw = w + scale * np.linalg.solve(chol.T, rng.standard_normal(P))
-            pick = []
-            for slot, picks in vocab.SLOTS:
-                idx = np.asarray(allowed[slot])
-                pick += [int(i) for i in idx[np.argsort(-draw[idx], kind="stable")[:picks]]]
+            pick = [int(i) for i in np.flatnonzero(best_per_slot(draw, allowed)[0])]
             p = designer.like_probability(_prompt_of([texts[i] for i in pick], spec), spec)
             got[d, t] = p
             empty = designer.like_probability(_prompt_of([], spec), spec)
