@@ -263,13 +263,20 @@ def test_failed_parity_check_fails_the_request_and_stores_nothing(call: Any, mon
     assert call("GET", "/api/ml/style-profile/u")[0] == 404
 
 
-def test_corrupt_style_model_makes_the_bundle_absent_not_an_error(call: Any) -> None:
-    records, _ = planted(20)
+def _profile_with_a_corrupt_style_model(call: Any, n: int) -> tuple[Any, list[dict[str, Any]]]:
+    """Create designer "u"'s profile from ``n`` planted records, then corrupt its stored style
+    model (the off-style model stays intact); (storage, records), with the bundle cache cleared."""
+    records, _ = planted(n)
     call("POST", CREATE, {"user_id": "u", "vlt_records": records})
     storage = get_storage()
     prefix = storage.get_item(storage.profiles, {"user_id": "u"})["style_model"]["prefix"]
     storage.put_bytes(prefix + bundles.STYLE_MODEL, b"not an onnx model")
     bundles.clear_cache()
+    return storage, records
+
+
+def test_corrupt_style_model_makes_the_bundle_absent_not_an_error(call: Any) -> None:
+    storage, _ = _profile_with_a_corrupt_style_model(call, 20)
 
     assert bundles.load_style_bundle(storage, "u") is None
     assert bundles.load_style_bundle(storage, "nobody") is None
@@ -313,12 +320,7 @@ def test_a_bundle_reads_only_the_artifacts_its_caller_names_and_the_rest_on_firs
 
 def test_a_corrupt_style_model_leaves_the_off_style_model_usable(call: Any) -> None:
     # Given a profile whose style model is corrupt (the off-style model is intact)
-    records, _ = planted(30)
-    call("POST", CREATE, {"user_id": "u", "vlt_records": records})
-    storage = get_storage()
-    prefix = storage.get_item(storage.profiles, {"user_id": "u"})["style_model"]["prefix"]
-    storage.put_bytes(prefix + bundles.STYLE_MODEL, b"not an onnx model")
-    bundles.clear_cache()
+    storage, records = _profile_with_a_corrupt_style_model(call, 30)
 
     # When a reader that needs only the off-style model loads the bundle
     bundle = bundles.load_style_bundle(storage, "u", artifacts=(bundles.NOVELTY_MODEL,))
