@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.cloud import ApiRoute
 
-__all__ = ["api_gateway_event", "build_api_event", "match_route", "sqs_event"]
+__all__ = ["allowed_methods", "api_gateway_event", "build_api_event", "match_route", "sqs_event"]
 
 LOCAL_STAGE = "local"
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -46,17 +46,37 @@ def _specificity(route: ApiRoute) -> tuple[int, int, int]:
     return (-literal, greedy, route.method == "ANY")
 
 
+def _resource(routes: Iterable[ApiRoute], path: str) -> list[ApiRoute]:
+    """The routes of the one resource API Gateway picks for ``path``: the most specific resource
+    path that matches (a literal segment beats ``{param}``, ``{param}`` beats ``{greedy+}``),
+    whatever the method; empty when no resource matches."""
+    matching = [r for r in routes if _route_pattern(r.path)[0].fullmatch(path)]
+    if not matching:
+        return []
+    best = min(_specificity(r)[:2] for r in matching)
+    chosen = min(r.path for r in matching if _specificity(r)[:2] == best)
+    return [r for r in matching if r.path == chosen]
+
+
 def match_route(routes: Iterable[ApiRoute], method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
-    """The route serving ``method path`` (path without query) and its path parameters."""
+    """The route serving ``method path`` (path without query) and its path parameters.
+
+    As API Gateway: the resource is chosen first, then the method on it (or ANY), so a
+    method the chosen resource lacks is no route even where a less specific resource has it.
+    """
     method = method.upper()
-    for route in sorted(routes, key=_specificity):
-        if route.method not in (method, "ANY"):
-            continue
-        pattern, names = _route_pattern(route.path)
-        found = pattern.fullmatch(path)
-        if found:
-            return route, dict(zip(names, found.groups(), strict=True))
+    for route in sorted(_resource(routes, path), key=_specificity):
+        if route.method in (method, "ANY"):
+            pattern, names = _route_pattern(route.path)
+            found = pattern.fullmatch(path)
+            if found:
+                return route, dict(zip(names, found.groups(), strict=True))
     return None
+
+
+def allowed_methods(routes: Iterable[ApiRoute], path: str) -> list[str]:
+    """The methods of the resource serving ``path`` (sorted; empty when no resource matches)."""
+    return sorted({r.method for r in _resource(routes, path)})
 
 
 def _header_pairs(headers: Headers | None) -> list[tuple[str, str]]:

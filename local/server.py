@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -37,7 +38,7 @@ import boto3
 
 from local import cloud
 from local.cloud import ApiRoute, Physical, SqsSource
-from local.events import build_api_event, sqs_event
+from local.events import allowed_methods, build_api_event, sqs_event
 from local.runtime import LambdaFunction
 
 __all__ = ["GatewayResponses", "LocalService", "SqsPoller", "error_body", "main"]
@@ -51,6 +52,23 @@ DEFAULT_VISIBILITY_TIMEOUT_S = 2
 _DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
 TIMED_OUT = object()
+# The edge's own deadlines: an idle keep-alive connection is closed after IDLE_TIMEOUT_S (longer
+# than Node's agent keeps a free socket, 5 s by default, so a reused socket is never one the
+# server is closing); a request must keep arriving: READ_TIMEOUT_S between two reads,
+# BODY_DEADLINE_S from its request line to its last body byte (on loopback a 10 MB body takes
+# milliseconds), else a 408.
+IDLE_TIMEOUT_S = 60.0
+READ_TIMEOUT_S = 2.0
+BODY_DEADLINE_S = 5.0
+# The error code of an answer the edge itself gives (API.md's codes).
+_EDGE_ERROR_CODES = {
+    400: "bad_request",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    431: "headers_too_large",
+}
 
 
 def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
@@ -262,32 +280,107 @@ class _ApiHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         logger.debug("%s %s", self.address_string(), format % args)
 
-    def do_GET(self) -> None:
-        self._handle()
+    def handle_one_request(self) -> None:
+        """One request off the connection (the base class's, with deadlines and one dispatch).
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+        The base class answers a method it has no ``do_*`` for with a 501 HTML page and waits
+        forever for a slow or truncated request. Here every method reaches :meth:`_handle` (an
+        unsupported one is a 405 in the error shape there); an idle keep-alive connection is
+        closed after ``IDLE_TIMEOUT_S``; once a request line has arrived, headers and body must
+        keep coming (``READ_TIMEOUT_S`` between reads, ``BODY_DEADLINE_S`` in all) or the
+        answer is a 408.
+        """
+        self.connection.settimeout(IDLE_TIMEOUT_S)
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+            return
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        self.connection.settimeout(READ_TIMEOUT_S)
+        self._deadline = time.monotonic() + BODY_DEADLINE_S
+        try:
+            if len(self.raw_requestline) > 65536:
+                self.requestline, self.request_version, self.command = "", "", ""
+                self.send_error(414)
+                return
+            if not self.parse_request():
+                return  # parse_request has answered (send_error)
+            self._handle()
+            self.wfile.flush()
+        except TimeoutError:
+            self._timed_out()
+        except ConnectionError:
+            self.close_connection = True
+
+    def _timed_out(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.send_error(408, "the request did not arrive in time")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The base class's errors (bad request line, headers too long...) in the error shape."""
+        # Its own HTML page, or for a line it could not parse no status line at all (HTTP/0.9).
+        if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
+            self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        # 505 (an HTTP/2 request line) is the client's error: the edge never answers 5xx to input.
+        status = 400 if code >= 500 else code
+        reason = message or self.responses.get(code, ("bad request",))[0]
+        request_id = str(uuid.uuid4())
+        self._send_error(status, _EDGE_ERROR_CODES.get(status, "bad_request"), str(reason), request_id)
 
     def _read_body(self) -> bytes | None:
-        """The request body; None when it is over the limit (the connection is then closed)."""
+        """The request body; None when it is over the limit (the connection is then closed).
+
+        ValueError for a malformed Content-Length or chunked framing or a body cut short;
+        TimeoutError when it does not arrive within the deadlines.
+        """
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks, size = [], 0
             while True:
-                chunk_size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                chunk_size = int(self._readline().split(b";")[0].strip() or b"0", 16)
+                if chunk_size < 0:
+                    raise ValueError("negative chunk size")
                 if chunk_size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    while self._readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return b"".join(chunks)
                 size += chunk_size
                 if size > MAX_BODY_BYTES:
                     self.close_connection = True
                     return None
-                chunks.append(self.rfile.read(chunk_size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)  # ValueError: a 400
+                chunks.append(self._read_exactly(chunk_size))
+                self._readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             return None
-        return self.rfile.read(length) if length else b""
+        return self._read_exactly(length) if length else b""
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self._deadline:
+            raise TimeoutError("body deadline passed")
+
+    def _readline(self) -> bytes:
+        self._check_deadline()
+        return self.rfile.readline(65537)
+
+    def _read_exactly(self, n: int) -> bytes:
+        parts, remaining = [], n
+        while remaining:
+            self._check_deadline()
+            part = self.rfile.read1(min(remaining, 1 << 16))
+            if not part:
+                self.close_connection = True
+                raise ValueError(f"body cut short: {n - remaining} of {n} bytes")
+            parts.append(part)
+            remaining -= len(part)
+        return b"".join(parts)
 
     def _handle(self) -> None:
         started = time.perf_counter()
@@ -305,9 +398,12 @@ class _ApiHandler(BaseHTTPRequestHandler):
         service = self.service
         try:
             body = self._read_body()
-        except ValueError:
+        except TimeoutError:
             self.close_connection = True
-            return self._send_error(400, "bad_request", "malformed Content-Length or chunked body", request_id)
+            return self._send_error(408, "request_timeout", "the request body did not arrive in time", request_id)
+        except ValueError as error:
+            self.close_connection = True
+            return self._send_error(400, "bad_request", f"malformed body: {error}", request_id)
         if body is None:
             return self._send_gateway_error("REQUEST_TOO_LARGE", request_id)
         headers = list(self.headers.items())
@@ -323,6 +419,15 @@ class _ApiHandler(BaseHTTPRequestHandler):
             api_key=api_key,
         )
         if route is None:
+            allowed = allowed_methods(service.routes, event["path"])
+            if allowed:
+                return self._send_error(
+                    405,
+                    "method_not_allowed",
+                    f"{self.command} is not allowed on {event['path']}; allowed: {', '.join(allowed)}",
+                    request_id,
+                    {"Allow": [", ".join(allowed)]},
+                )
             return self._send_gateway_error(
                 "MISSING_AUTHENTICATION_TOKEN", request_id, f"no route {self.command} {event['path']}"
             )
@@ -369,9 +474,16 @@ class _ApiHandler(BaseHTTPRequestHandler):
         status, headers, payload = self.service.gateway_responses.render(response_type, request_id, message)
         return self._send(status, headers, payload)
 
-    def _send_error(self, status: int, code: str, message: str, request_id: str) -> int:
+    def _send_error(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        request_id: str,
+        extra_headers: Mapping[str, list[str]] | None = None,
+    ) -> int:
         payload = json.dumps(error_body(code, message, request_id)).encode()
-        headers = {"Content-Type": ["application/json"], "x-request-id": [request_id]}
+        headers = {"Content-Type": ["application/json"], "x-request-id": [request_id], **(extra_headers or {})}
         return self._send(status, headers, payload)
 
     def _send(self, status: int, headers: Mapping[str, Iterable[str]], payload: bytes) -> int:
@@ -382,6 +494,8 @@ class _ApiHandler(BaseHTTPRequestHandler):
             for value in values:
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, SQSEvent
 
 from local.cloud import ApiRoute
-from local.events import build_api_event, match_route, sqs_event
+from local.events import allowed_methods, build_api_event, match_route, sqs_event
 
 ROUTES = [
     ApiRoute("Fn", "a", "GET", "/items/{item_id}", True),
@@ -27,6 +27,21 @@ def test_literal_paths_win_over_parameters_and_greedy_parameters_take_the_rest()
     assert files is not None and files[1] == {"key": "a/b/c.txt"}
     assert match_route(ROUTES, "PUT", "/items") is None
     assert match_route(ROUTES, "GET", "/nowhere") is None
+
+
+def test_the_resource_is_chosen_before_the_method_as_api_gateway_does():
+    # Given /items/special (GET) beside /items/{item_id} (GET) and /items (POST)
+    routes = [*ROUTES, ApiRoute("Fn", "e", "DELETE", "/items/{item_id}", True)]
+    # When the literal resource is asked for a method only the parameter resource serves
+    deleted_special = match_route(routes, "DELETE", "/items/special")
+    # Then there is no route (API Gateway does not fall back to a less specific resource),
+    # and the methods allowed are the chosen resource's own
+    assert deleted_special is None
+    assert allowed_methods(routes, "/items/special") == ["GET"]
+    assert allowed_methods(routes, "/items/u1") == ["DELETE", "GET"]
+    assert allowed_methods(routes, "/items") == ["POST"]
+    assert allowed_methods(routes, "/files/a/b") == ["ANY"]
+    assert allowed_methods(routes, "/nowhere") == []
 
 
 def test_api_event_has_the_rest_proxy_shape():

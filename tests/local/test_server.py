@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -148,6 +149,139 @@ def test_a_body_that_is_not_json_is_a_400(server):
     assert_error_shape(response, 400)
 
 
+def _raw_exchange(
+    server_url: str, send: list[tuple[bytes, float]], wait_s: float = 15.0, body: bool = True
+) -> tuple[bytes, float]:
+    """Send ``(bytes, pause after)`` pieces on one raw connection; (what came back, seconds).
+
+    ``body=False``: the answer has headers only (a HEAD request's).
+    """
+    host, port = server_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as connection:
+        started = time.monotonic()
+        for data, pause in send:
+            try:
+                connection.sendall(data)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server has answered and closed: read what it said
+            time.sleep(pause)
+        received = b""
+        while b"\r\n\r\n" not in received or (body and len(received.split(b"\r\n\r\n", 1)[1]) < _length_of(received)):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received, time.monotonic() - started
+
+
+def _length_of(received: bytes) -> int:
+    found = re.search(rb"(?i)content-length: *(\d+)", received.split(b"\r\n\r\n", 1)[0])
+    return int(found.group(1)) if found else 0
+
+
+def _raw_error(received: bytes) -> tuple[int, dict]:
+    head, _, body = received.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert re.search(rb"(?i)content-type: application/json", head), head
+    return status, json_error(body)
+
+
+def test_a_body_over_the_functions_limit_is_a_prompt_413_and_the_server_keeps_serving(server):
+    # Given a 7 MB profile request (the functions take at most 6 MB, API Gateway 10 MB)
+    records = [{"id": str(i), "garment_type": "dress", "description": "x" * 340} for i in range(18_000)]
+    body = json.dumps({"user_id": "big-body", "vlt_records": records})
+    assert 7_000_000 < len(body) < MAX_BODY_BYTES
+    # When it is posted
+    started = time.monotonic()
+    response = requests.post(
+        f"{server.url}/api/ml/style-profile/create",
+        data=body,
+        headers={"x-api-key": API_KEY, "Content-Type": "application/json"},
+        timeout=20,
+    )
+    # Then it is a 413 in the error shape within a couple of seconds, and /health still answers
+    assert_error_shape(response, 413, "payload_too_large")
+    assert time.monotonic() - started < 5
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "pieces", "status", "code"),
+    [
+        # announces 1,000 bytes, sends 12 and waits: a 408 once READ_TIMEOUT_S passes
+        (
+            "truncated",
+            [(b'POST /api/ml/validate HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"images": ', 0)],
+            408,
+            "request_timeout",
+        ),
+        # a body that keeps trickling in, 1 byte every 0.4 s: a 408 at BODY_DEADLINE_S
+        (
+            "slow",
+            [(b"POST /api/ml/validate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", 0.4)] + [(b" ", 0.4)] * 20,
+            408,
+            "request_timeout",
+        ),
+        # 7 MB announced, nothing sent
+        (
+            "announced only",
+            [(b"POST /api/ml/validate HTTP/1.1\r\nHost: x\r\nContent-Length: 7000000\r\n\r\n", 0)],
+            408,
+            "request_timeout",
+        ),
+        # headers never finished
+        ("headers cut", [(b"GET /health HTTP/1.1\r\nHost: x\r\n", 0)], 408, "request_timeout"),
+        ("not HTTP", [(b"\x16\x03\x01 hello\r\n\r\n", 0)], 400, "bad_request"),
+        ("HTTP/2 line", [(b"GET /health HTTP/2.0\r\n\r\n", 0)], 400, "bad_request"),
+        (
+            "bad chunk",
+            [(b"POST /api/ml/validate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0)],
+            400,
+            "bad_request",
+        ),
+    ],
+)
+def test_a_slow_truncated_or_malformed_request_gets_a_prompt_4xx_in_the_error_shape(server, name, pieces, status, code):
+    # When the request arrives this way on a raw connection
+    received, elapsed = _raw_exchange(server.url, pieces)
+    # Then the answer is the error shape (never HTML) within the edge's deadlines
+    got_status, error = _raw_error(received)
+    assert (got_status, error["code"]) == (status, code), (name, received[:300])
+    assert elapsed < 8, (name, elapsed)
+    # And the server keeps serving
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
+def test_every_method_on_every_path_is_a_route_a_405_with_allow_or_a_404(server):
+    # Given every documented path (a path parameter filled in) and methods it does not serve
+    document = requests.get(f"{server.url}/api/ml/openapi.json", headers={"x-api-key": API_KEY}, timeout=10).json()
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT", "PROPFIND"]
+    checked = 0
+    for template_path, operations in document["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "someone", template_path)
+        served = {m.upper() for m in operations}
+        for method in sorted(set(methods) - served):
+            # When the path is called with that method
+            received, _ = _raw_exchange(
+                server.url,
+                [(f"{method} {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {API_KEY}\r\n\r\n".encode(), 0)],
+                body=method != "HEAD",
+            )
+            # Then it is a 405 in the error shape, naming what the path allows
+            head = received.split(b"\r\n\r\n", 1)[0].decode()
+            status = int(head.split(" ", 2)[1])
+            assert status == 405, (method, path, head)
+            allow = re.search(r"(?im)^allow: *(.+?)\r?$", head)
+            assert allow and set(allow.group(1).split(", ")) == served, (method, path, head)
+            if method != "HEAD":
+                assert _raw_error(received)[1]["code"] == "method_not_allowed"
+            checked += 1
+    # And a path nobody serves is a 404 whatever the method
+    received, _ = _raw_exchange(server.url, [(b"TRACE /api/ml/nothing HTTP/1.1\r\nHost: x\r\n\r\n", 0)])
+    assert _raw_error(received)[0] == 404
+    assert checked >= 50
+
+
 @pytest.fixture(scope="module")
 def fake_service(moto_endpoint: str) -> Iterator[LocalService]:
     # Given the fake service in process, with an API key
@@ -213,14 +347,18 @@ def test_the_literal_route_wins_and_greedy_paths_reach_their_handler(fake_servic
     assert files.json()["event"]["pathParameters"] == {"key": "a/b.txt"}
 
 
-def test_unknown_route_and_method_are_404(fake_service):
+def test_an_unknown_route_is_a_404_and_an_unserved_method_a_405_with_allow(fake_service):
     # When an unknown path, and a known path with another method, are called
     unknown = requests.get(f"{fake_service.url}/nowhere", timeout=10)
     wrong_method = requests.put(f"{fake_service.url}/items", headers={"x-api-key": API_KEY}, timeout=10)
-    # Then both are 404 in the error shape, with the request id in the header and body
+    trace = requests.request("TRACE", f"{fake_service.url}/health", timeout=10)
+    # Then the first is a 404, the others 405 naming the methods served, all in the error shape
     error = assert_error_shape(unknown, 404, "not_found")
     assert error["request_id"] == unknown.headers["x-request-id"]
-    assert_error_shape(wrong_method, 404, "not_found")
+    assert_error_shape(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["Allow"] == "POST"
+    assert_error_shape(trace, 405, "method_not_allowed")
+    assert trace.headers["Allow"] == "GET"
 
 
 def test_a_raising_or_malformed_handler_is_a_502_without_internals(fake_service):
