@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -37,6 +37,7 @@ ERROR_RESPONSES: dict[int, dict[str, Any]] = {
         404: "Unknown user, model or route",
         409: "A concurrent update could not be retried",
         413: "Body or list over a documented limit",
+        415: "Body sent with a Content-Type other than application/json",
         422: "JSON that breaks the schema, or data that cannot carry the request",
         503: "A backend is unavailable; retry",
     }.items()
@@ -173,22 +174,53 @@ def create_app() -> APIGatewayRestResolver:
     return app
 
 
+def _content_type(event: Mapping[str, Any]) -> str:
+    headers = event.get("headers") or {}
+    return next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "").strip()
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _refusal(status: HTTPStatus, code: str, message: str, rid: str) -> dict[str, Any]:
+    return {
+        "statusCode": int(status),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": error_body(int(status), code, message, rid),
+    }
+
+
 def lambda_entry(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler of a function: size limit, request id on every response, then routing."""
+    """The Lambda handler of a function: size limit, media type, request id on every response,
+    then routing.
+
+    Every body is JSON: one sent as another media type is a 415 here, before Powertools, which
+    would parse a form or multipart body into something else (and raise on a multipart type
+    without a boundary). No Content-Type at all is read as JSON, as Powertools does.
+    """
 
     @logger.inject_lambda_context(clear_state=True)
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         rid = request_id_of(event)
         logger.append_keys(request_id=rid)
         body = event.get("body") or ""
+        content_type = _content_type(event)
         if len(body) > limits.MAX_BODY_BYTES:
-            result: dict[str, Any] = {
-                "statusCode": int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
-                "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": error_body(
-                    413, "payload_too_large", f"body: larger than the limit of {limits.MAX_BODY_BYTES} bytes", rid
-                ),
-            }
+            result = _refusal(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "payload_too_large",
+                f"body: larger than the limit of {limits.MAX_BODY_BYTES} bytes",
+                rid,
+            )
+        elif body and content_type and not _is_json(content_type):
+            result = _refusal(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                f"body: Content-Type {content_type!r} is not supported; send application/json",
+                rid,
+            )
         else:
             result = app.resolve(event, context)
         result.setdefault("headers", {})

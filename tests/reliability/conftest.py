@@ -24,14 +24,22 @@ def fresh_storage() -> Iterator[None]:
 
 @pytest.fixture
 def call(aws_env: Any, api_event: Any, invoke: Any, fresh_storage: None) -> Callable[..., tuple[int, Any]]:
-    """``call(function_logical_id, method, path, body=None, raw=None) -> (status, answer)``.
+    """``call(function_logical_id, method, path, body=None, raw=None, content_type=...) -> (status, answer)``.
 
-    ``raw`` is sent as the body text as is (not JSON-encoded); the answer is the decoded JSON.
+    ``raw`` is sent as the body text as is (not JSON-encoded), with ``content_type``; the answer
+    is the decoded JSON.
     """
 
-    def send(function: str, method: str, path: str, body: Any = None, raw: str | None = None) -> tuple[int, Any]:
+    def send(
+        function: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: str | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
         if raw is not None:
-            event = api_event(method, path, raw, headers={"Content-Type": "application/json"})
+            event = api_event(method, path, raw, headers={"Content-Type": content_type})
         else:
             event = api_event(method, path, body)
         result = invoke(function, event)

@@ -69,6 +69,7 @@ class Case:
     body: Any = None
     raw: str | None = None
     path: str | None = None
+    content_type: str = "application/json"
 
     @property
     def id(self) -> str:
@@ -109,6 +110,16 @@ def _cases() -> list[Case]:
         text = json.dumps(VALID[route])
         cases += [
             Case("not JSON", route, (400,), ("body",), raw="{not json"),
+            Case("JSON sent as text/plain", route, (415,), ("body", "text/plain"), raw=text, content_type="text/plain"),
+            Case(
+                "multipart without a boundary",
+                route,
+                (415,),
+                ("body", "multipart/form-data"),
+                raw=text,
+                content_type="multipart/form-data",
+            ),
+            Case("a form", route, (415,), ("body",), raw="a=1", content_type="application/x-www-form-urlencoded"),
             Case("empty body", route, (400, 422), ("body",), raw=""),
             Case("a JSON list, not an object", route, (422,), ("body",), raw="[]"),
             Case("NaN", route, (400,), ("body", "NaN"), raw=text[:-1] + ', "x": NaN}'),
@@ -402,7 +413,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_nothing_is_stored(case: Case, a
     path = case.path or case.route[1]
 
     # When the bad request is sent
-    status, answer = call(function, method, path, body=case.body, raw=case.raw)
+    status, answer = call(function, method, path, body=case.body, raw=case.raw, content_type=case.content_type)
 
     # Then a 4xx in the one error shape names what is wrong
     assert status in case.statuses, (status, answer)
