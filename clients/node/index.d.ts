@@ -120,7 +120,9 @@ export interface ImageIn {
 export interface ImageValidation {
   image_id: string;
   consistency_score: number;
-  is_outlier: boolean | null;
+  /** Off-style by the designer's style model; false when no style check ran. */
+  is_outlier: boolean;
+  /** The style model's score; null when no style check ran. */
   outlier_score: number | null;
   is_rejected: boolean;
   reasons: Array<string>;
@@ -433,28 +435,28 @@ export declare class MLServiceClient {
   /**
    * Liveness.
    * `GET /health`. Retried on 429, 5xx, timeouts and network errors.
-   * @throws {MLServiceError} documented: 400, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   health(options?: CallOptions): Promise<Health>;
 
   /**
    * The OpenAPI document of this API.
    * `GET /api/ml/openapi.json`. Retried on 429, 5xx, timeouts and network errors.
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   getOpenApiDocument(options?: CallOptions): Promise<{ [key: string]: unknown }>;
 
   /**
    * Build a user's style profile from portfolio records.
    * `POST /api/ml/style-profile/create`. Never retried (not idempotent).
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   createStyleProfile(body: CreateProfileRequest, options?: CallOptions): Promise<ProfileResponse>;
 
   /**
    * Add records to a profile and refit, keeping cluster ids.
    * `POST /api/ml/style-profile/update`. Never retried (not idempotent).
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   updateStyleProfile(body: UpdateProfileRequest, options?: CallOptions): Promise<ProfileResponse>;
 
@@ -462,28 +464,28 @@ export declare class MLServiceClient {
    * The user's current style profile.
    * `GET /api/ml/style-profile/{user_id}`. Retried on 429, 5xx, timeouts and network errors.
    * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   getStyleProfile(userId: string, options?: CallOptions): Promise<ProfileResponse>;
 
   /**
    * Best prompt for a garment spec, given the designer's profile and learned preferences.
    * `POST /api/ml/prompt/optimize`. Never retried (not idempotent).
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   optimizePrompt(body: OptimizeRequest, options?: CallOptions): Promise<OptimizeResponse>;
 
   /**
    * Record a like, dislike or outlier on a generated asset.
    * `POST /api/ml/feedback/submit`. Retried on 429, 5xx, timeouts and network errors.
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   submitFeedback(body: FeedbackRequest, options?: CallOptions): Promise<FeedbackResponse>;
 
   /**
    * Ask for the designer's reward model to be retrained now.
    * `POST /api/ml/rlhf/train`. Retried on 429, 5xx, timeouts and network errors.
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   trainRewardModel(body: TrainRequest, options?: CallOptions): Promise<TrainResponse>;
 
@@ -491,21 +493,21 @@ export declare class MLServiceClient {
    * The designer's current reward model: version, events, metrics, liked and disliked phrases.
    * `GET /api/ml/rlhf/model/{user_id}`. Retried on 429, 5xx, timeouts and network errors.
    * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   getRewardModel(userId: string, options?: CallOptions): Promise<RewardModelInfo>;
 
   /**
    * Check generated images against the target spec and the designer's style.
    * `POST /api/ml/validate`. Never retried (not idempotent).
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   validateImages(body: ValidateRequest, options?: CallOptions): Promise<ValidateResponse>;
 
   /**
    * Choose a diverse, high-quality subset of images (greedy DPP MAP or an exact k-DPP sample).
    * `POST /api/ml/select/diverse`. Never retried (not idempotent).
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   selectDiverse(body: SelectRequest, options?: CallOptions): Promise<SelectResponse>;
 
@@ -513,7 +515,7 @@ export declare class MLServiceClient {
    * Everything stored about a designer.
    * `GET /api/ml/users/{user_id}/export`. Retried on 429, 5xx, timeouts and network errors.
    * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   exportUser(userId: string, options?: CallOptions): Promise<UserExport>;
 
@@ -521,7 +523,7 @@ export declare class MLServiceClient {
    * Erase a designer's data everywhere.
    * `DELETE /api/ml/users/{user_id}`. Retried on 429, 5xx, timeouts and network errors.
    * @param userId `user_id` ( * The designer's id  * Limits: pattern ^[A-Za-z0-9._:@-]{1,128}$, maxLength 128. )
-   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
+   * @throws {MLServiceError} documented: 400, 403, 404, 409, 413, 415, 422, 503; also 401/403/429/5xx from a gateway, and status 0 for timeout/network_error/aborted
    */
   deleteUser(userId: string, options?: CallOptions): Promise<UserDeletion>;
 }

@@ -369,8 +369,8 @@ class ImageValidation(BaseModel):
 
     image_id: str
     consistency_score: float
-    is_outlier: bool | None
-    outlier_score: float | None
+    is_outlier: bool = Field(description="Off-style by the designer's style model; false when no style check ran.")
+    outlier_score: float | None = Field(description="The style model's score; null when no style check ran.")
     is_rejected: bool
     reasons: list[str]
     attribute_matches: dict[str, bool]

@@ -68,7 +68,7 @@ def test_the_node_clients_body_works_without_a_user(validate: Any) -> None:
     first, second = answer["validations"]
     assert first["image_id"] == "img-0" and first["consistency_score"] == 1.0 and not first["is_rejected"]
     assert second["is_rejected"] and second["reasons"][0] == "garment_type: expected dress, got skirt"
-    assert first["is_outlier"] is None and first["outlier_score"] is None
+    assert first["is_outlier"] is False and first["outlier_score"] is None
     assert first["vlt_analysis"] == TARGET
     assert answer["summary"] == {
         "total": 2,
@@ -110,7 +110,8 @@ def test_profile_without_off_style_model_is_a_warning_not_an_error(
     # Then both answer 200, consistency only, with a warning
     for status, answer in results:
         assert status == 200, answer
-        assert answer["validations"][0]["is_outlier"] is None and len(answer["warnings"]) == 1
+        assert answer["validations"][0]["is_outlier"] is False and len(answer["warnings"]) == 1
+        assert answer["validations"][0]["outlier_score"] is None and answer["summary"]["style_checked"] is False
 
 
 def test_with_a_profile_off_style_images_are_flagged_and_explained(

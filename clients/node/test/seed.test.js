@@ -80,10 +80,26 @@ describe("the seed's axios MLService against the service", () => {
     // When
     const answer = await mlService.validateImages('gen-seed', images, spec('evening'));
 
-    // Then
+    // Then the seed's shape: per image the four fields it reads, typed as its code reads them,
+    // a summary that adds up, and the outliers array holding exactly the images flagged as one
     assert.equal(answer.validations.length, images.length);
+    for (const v of answer.validations) {
+      assert.equal(typeof v.image_id, 'string');
+      assert.equal(typeof v.consistency_score, 'number');
+      assert.equal(typeof v.is_outlier, 'boolean');
+      assert.equal(typeof v.is_rejected, 'boolean');
+    }
+    assert.deepEqual(answer.validations.map((v) => v.image_id), images.map((i) => i.id));
     assert.equal(answer.summary.total, images.length);
+    assert.equal(answer.summary.passed + answer.summary.rejected, images.length);
+    assert.equal(typeof answer.summary.avg_consistency, 'number');
     assert.ok(Array.isArray(answer.outliers));
+    assert.deepEqual(
+      answer.outliers.map((o) => o.image_id),
+      answer.validations.filter((v) => v.is_outlier).map((v) => v.image_id),
+    );
+    // The off-style sporty image misses the evening spec
+    assert.equal(answer.validations.find((v) => v.image_id === 'img-off').is_rejected, true);
   });
 
   it('selectDiverse returns target_count images', async (t) => {

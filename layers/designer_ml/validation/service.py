@@ -6,8 +6,10 @@ One call per request, :func:`validate`: load the user's off-style model when the
 
 - ``consistency_score`` / ``attribute_matches``: slot-by-slot comparison with ``target_vlt``
   (:mod:`.consistency`); a different ``garment_type`` always rejects;
-- ``outlier_score`` / ``is_outlier``: the off-style model (:mod:`.novelty`), or null with a
-  ``warnings`` entry when there is no ``user_id``, no profile or no usable model;
+- ``outlier_score`` / ``is_outlier``: the off-style model (:mod:`.novelty`); when there is no
+  ``user_id``, no profile or no usable model, ``outlier_score`` is null, ``is_outlier`` false
+  (the seed's clients read a boolean), ``summary.style_checked`` false and a ``warnings``
+  entry says why;
 - ``is_rejected``: wrong garment, consistency under ``consistency_threshold``, or off-style;
 - ``reasons``: sentences a designer can act on, the spec's first, then the style's.
 
@@ -97,7 +99,7 @@ def validate_images(
         below = check.score < consistency_threshold
         if below:
             reasons.append(f"consistency {check.score:.2f} below the threshold {consistency_threshold:.2f}")
-        is_outlier = outlier_score = None
+        is_outlier, outlier_score = False, None
         if novelty is not None:
             is_outlier = bool(novelty.is_outlier[i])
             outlier_score = round(float(novelty.outlier_score[i]), 4)
