@@ -24,7 +24,7 @@ run: $(STAMP)
 
 ## test: the whole suite (unit, moto integration, infra, local end-to-end)
 test: $(STAMP) clients/node/node_modules/.installed
-	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 	cd clients/node && npm test --silent
 
 clients/node/node_modules/.installed: clients/node/package-lock.json

@@ -168,6 +168,7 @@ def test_functions_read_the_layout_environment_from_globals():
         "POWERTOOLS_SERVICE_NAME": "designer-ml",
         "POWERTOOLS_METRICS_NAMESPACE": "DesignerML",
         "LOG_LEVEL": {"Ref": "LogLevel"},
+        "OPENBLAS_NUM_THREADS": "1",
     }
 
     # When the template's Globals are read

@@ -457,21 +457,29 @@ def test_a_batch_of_only_poison_messages_is_reported_not_raised(svc: Any) -> Non
     assert result == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
 
 
+CROWD = 30
+
+
 def test_a_candidate_worse_than_the_serving_model_is_not_promoted(svc: Any) -> None:
     # Given a designer served by a model trained on their taste (dramatic lighting liked)
     teach(svc, "u7", 12)
     svc.drain()
-    # And a population that has since learned, from many designers, the opposite taste
+    # And a population that has since learned, from many designers who agree, the opposite taste
+    # (so designers do not differ there, and the population's word weighs on everyone)
     storage = get_storage()
     ctx = F.context_row(F.spec_tokens_of(SPEC))
     dramatic = vocab.BY_TEXT["dramatic side lighting"].index
     studio = vocab.BY_TEXT["sophisticated studio lighting"].index
-    X = F.rows_for(ctx, [(dramatic,), (studio,)] * 2000)
-    y = np.array([0.0, 1.0] * 2000)
+    X = F.rows_for(ctx, [(dramatic,), (studio,)] * 250)
+    y = np.array([0.0, 1.0] * 250)
     S, b = M.sufficient_stats(X, y, np.ones(len(y)))
     from designer_ml.reward.retrain import update_population
 
-    update_population(storage, "crowd", "models/crowd/reward/v1-none.json", S, b)
+    for i in range(CROWD):
+        meta_key = f"models/crowd{i}/reward/v1-none.json"
+        stats = {"S": M.encode_symmetric(S[: F.SHARED_D, : F.SHARED_D]), "b": M.encode_array(b[: F.SHARED_D])}
+        storage.put_json(meta_key, {"schema": F.FEATURE_SCHEMA, "stats": stats})
+        update_population(storage, f"crowd{i}", meta_key, S, b)
     # When the designer keeps liking dramatic lighting and the retrain runs (enough new events
     # for a conclusive held-out comparison)
     teach(svc, "u7", 40, start=12)

@@ -169,19 +169,78 @@ def population_posterior(agg_precision: np.ndarray | None, agg_information: np.n
     return Posterior(mean=np.linalg.solve(precision, information), precision=precision)
 
 
-def designer_prior(population: Posterior) -> tuple[np.ndarray, np.ndarray]:
+def designer_prior(population: Posterior, between: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Prior of one designer's weights given the population's: mean (D,), precision (D, D).
 
-    ``w_u = w_pop + delta``: covariance ``Cov(w_pop) + T`` on the shared columns; style-mode
-    columns (meaningful only for this designer) get their own independent prior.
+    ``w_u = w_pop + delta``: covariance ``Cov(w_pop) + T`` on the shared columns, where ``T`` is
+    the between-designer covariance (``between``, learned by :func:`between_covariance`; the
+    built-in ``diag(between_var())`` when None); style-mode columns (meaningful only for this
+    designer) get their own independent prior.
     """
-    cov_shared = population.covariance() + np.diag(between_var())
+    T = np.diag(between_var()) if between is None else between
+    cov_shared = population.covariance() + T
     cov = np.zeros((F.D, F.D))
     cov[: F.SHARED_D, : F.SHARED_D] = cov_shared
     cov[F.STYLE_START :, F.STYLE_START :] = np.diag(np.full(F.STYLE_MODES, STYLE_PRIOR_VAR))
     mean = np.zeros(F.D)
     mean[: F.SHARED_D] = population.mean
     return mean, _symmetric(np.linalg.inv(cov))
+
+
+# Empirical Bayes for the between-designer covariance: a weak inverse-Wishart-style prior worth
+# this many designers at the built-in variances keeps the estimate positive definite and near
+# them until a few designers have evidence (not tuned: any small count gives the same fixed
+# point once designers outnumber it).
+EB_PRIOR_DESIGNERS = 2.0
+EB_ITERATIONS = 3
+
+
+def between_covariance(
+    population_mean: np.ndarray,
+    designer_stats: Sequence[tuple[np.ndarray, np.ndarray]],
+    start: np.ndarray | None = None,
+    iterations: int = EB_ITERATIONS,
+    noise_var: float = NOISE_VAR,
+) -> np.ndarray:
+    """The between-designer covariance ``T`` of the shared weights, learned from the designers.
+
+    Designers cluster around tastes they share (archetypes): then their deviations from the
+    population are correlated across phrases and attributes, and ``T`` has a few large
+    directions (the archetypes' differences) on top of a diagonal. EM for the random-effects
+    covariance of ``delta_u ~ N(0, T)`` with each designer's likelihood ``y ~ X (w_pop +
+    delta_u)`` (population mean held fixed)::
+
+        E: P_u = T^-1 + S_u / s2,  m_u = P_u^-1 (b_u - S_u w_pop) / s2
+        M: T = (nu0 T0 + sum_u (m_u m_u' + P_u^-1)) / (nu0 + n)
+
+    with ``T0 = diag(between_var())`` and ``nu0 = EB_PRIOR_DESIGNERS``. ``T`` is then a
+    diagonal plus a matrix of rank at most n (the designers' own deviations): a designer's
+    prior ``N(w_pop, Cov(w_pop) + T)`` lets one like move every phrase that designers like
+    them also liked. Warm-started from ``start`` (the last estimate), a few iterations per call:
+    each retrain continues the EM.
+
+    Parameters
+    ----------
+    population_mean : ndarray of shape (SHARED_D,)
+    designer_stats : sequence of (S (SHARED_D, SHARED_D), b (SHARED_D,))
+        Each designer's sufficient statistics X'WX and X'Wy on the shared columns.
+    """
+    T0 = np.diag(between_var())
+    T = T0.copy() if start is None else _symmetric(np.asarray(start, dtype=float))
+    if not designer_stats:
+        return T
+    d = len(population_mean)
+    for _ in range(max(1, iterations)):
+        T_inv = np.linalg.inv(T)
+        total = EB_PRIOR_DESIGNERS * T0
+        for S, b in designer_stats:
+            A = S / noise_var
+            chol = np.linalg.cholesky(_symmetric(T_inv + A))
+            C = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(d)))
+            m = C @ ((b - S @ population_mean) / noise_var)
+            total = total + np.outer(m, m) + C
+        T = _symmetric(total / (EB_PRIOR_DESIGNERS + len(designer_stats)))
+    return T
 
 
 def predictive(posterior_mean: np.ndarray, X: np.ndarray) -> np.ndarray:

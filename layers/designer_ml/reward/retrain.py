@@ -63,6 +63,10 @@ HOLDOUT_SHARE = 0.3
 PROMOTION_TOLERANCE = 0.02
 _ATTEMPTS = 4
 TOP_PHRASES = 5
+# Designers whose statistics feed the between-designer covariance at each population update
+# (the most recently retrained): bounds the work and the reads of one retrain however many
+# designers there are.
+EB_MAX_DESIGNERS = 32
 
 
 @dataclass
@@ -168,6 +172,7 @@ class PopulationState:
     contributors: dict[str, str]
     version: int | None
     n_designers: int = 0
+    between: np.ndarray | None = None  # the learned between-designer covariance (None: built-in)
 
 
 def load_population(storage: Any) -> PopulationState:
@@ -183,14 +188,40 @@ def load_population(storage: Any) -> PopulationState:
         contributors=dict(state.get("contributors") or {}),
         version=int(version) if version else None,
         n_designers=len(state.get("contributors") or {}),
+        between=M.decode_symmetric(state["between"]) if isinstance(state.get("between"), Mapping) else None,
     )
 
 
-def _message_of(storage: Any, meta_key: str | None) -> tuple[np.ndarray, np.ndarray] | None:
-    meta = storage.get_json(meta_key) if meta_key else None
+def _stats_of(storage: Any, meta_key: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """A designer's sufficient statistics (S, b) on the shared columns, from their model document."""
+    # Model documents never change under their key: the serving cache is safe here too.
+    meta = store.cached_meta(storage, meta_key) if meta_key else None
     if not isinstance(meta, Mapping) or meta.get("schema") != F.FEATURE_SCHEMA or "stats" not in meta:
         return None
-    return M.population_message(M.decode_symmetric(meta["stats"]["S"]), M.decode_array(meta["stats"]["b"]))
+    return M.decode_symmetric(meta["stats"]["S"]), M.decode_array(meta["stats"]["b"])
+
+
+def _message_of(storage: Any, meta_key: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    stats = _stats_of(storage, meta_key)
+    return M.population_message(*stats) if stats is not None else None
+
+
+def _between(
+    storage: Any,
+    state: PopulationState,
+    population_mean: np.ndarray,
+    contributors: Mapping[str, str],
+    fresh: tuple[str, np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """The between-designer covariance, continued by a few EM steps over the most recently
+    updated contributors (at most EB_MAX_DESIGNERS; ``fresh``: a designer's statistics not yet
+    readable from storage)."""
+    stats: list[tuple[np.ndarray, np.ndarray]] = []
+    for uid, key in list(contributors.items())[-EB_MAX_DESIGNERS:]:
+        found = (fresh[1], fresh[2]) if fresh is not None and uid == fresh[0] else _stats_of(storage, key)
+        if found is not None:
+            stats.append(found)
+    return M.between_covariance(population_mean, stats, start=state.between)
 
 
 def _without(state: PopulationState, message: tuple[np.ndarray, np.ndarray] | None) -> M.Posterior:
@@ -238,7 +269,11 @@ def update_population(
             information += new_message[1]
             contributors[user_id] = meta_key
         posterior = M.population_posterior(precision, information)
-        mean, prior_precision = M.designer_prior(posterior)
+        fresh = None
+        if S is not None and b is not None and meta_key is not None:
+            fresh = (user_id, S[: F.SHARED_D, : F.SHARED_D], b[: F.SHARED_D])
+        between = _between(storage, state, posterior.mean, contributors, fresh)
+        mean, prior_precision = M.designer_prior(posterior, between)
         version = (state.version or 0) + 1
         fp = M.fingerprint([F.FEATURE_SCHEMA, str(version)] + sorted(f"{k}={v}" for k, v in contributors.items()))
         L = M.Posterior(mean, prior_precision).sqrt_cov()
@@ -254,6 +289,7 @@ def update_population(
                 "version": version,
                 "agg_precision": M.encode_symmetric(precision),
                 "agg_information": M.encode_array(information),
+                "between": M.encode_symmetric(between),
                 "contributors": contributors,
                 "trained_through": 0,
                 "created_at": datetime.now(UTC).isoformat(),
@@ -485,7 +521,7 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
 
     population = load_population(storage)
     own = _message_of(storage, population.contributors.get(user_id))
-    prior = M.designer_prior(_without(population, own))
+    prior = M.designer_prior(_without(population, own), population.between)
 
     serving = store.serving_model(storage, item)
     trained_through = serving.trained_through if serving.source == "user" else 0

@@ -103,7 +103,7 @@ _META_LOCK = threading.Lock()
 _POPULATION_POINTER: dict[str, Any] = {"at": -1e9, "value": None}
 
 
-def _cached_meta(storage: Any, meta_key: str) -> dict[str, Any] | None:
+def cached_meta(storage: Any, meta_key: str) -> dict[str, Any] | None:
     with _META_LOCK:
         if meta_key in _META_CACHE:
             _META_CACHE.move_to_end(meta_key)
@@ -126,7 +126,7 @@ def load_pointed_model(storage: Any, pointer: Mapping[str, Any] | None) -> tuple
         logger.info("reward model of another feature schema ignored", extra={"key": pointer.get("key")})
         return None
     try:
-        meta = _cached_meta(storage, str(pointer["meta_key"]))
+        meta = cached_meta(storage, str(pointer["meta_key"]))
         if meta is None or meta.get("schema") != F.FEATURE_SCHEMA:
             logger.warning("reward model metadata missing or of another schema", extra={"key": pointer.get("meta_key")})
             return None
