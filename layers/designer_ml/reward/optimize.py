@@ -245,5 +245,11 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
             "posterior_sd": round(float(decision.sd[decision.chosen]), 4),
             "evidence_events": decision.n_evidence,
             "exploration_scale": round(decision.exploration_scale, 4),
+            "apprentice": decision.apprentice,
+            "apprentice_reason": decision.apprentice_reason,
+            "base_advantage": {
+                "mean": round(decision.base_advantage[0], 4),
+                "sd": round(decision.base_advantage[1], 4),
+            },
         },
     )

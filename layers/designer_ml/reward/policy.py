@@ -49,6 +49,15 @@ PROPENSITY_SAMPLES = 64
 EXPLORATION_SCALE = 0.5
 EXPLORATION_DECAY_EVENTS = 50.0
 EXPLORATION_FLOOR = 0.1
+# Apprentice mode: until the model's best prompt beats the base prompt (the designer's own
+# base_prompt, else the plain template with any coverage-gap phrases) by APPRENTICE_Z
+# posterior standard deviations of the
+# difference, the base prompt is served, except on a share APPRENTICE_EXPLORATION of
+# exploring requests, which get the Thompson choice (so the model keeps learning what the
+# base prompt never shows it). A designer is never served worse than what they asked for
+# unless the model is confident, and the mixture keeps every choice's probability known.
+APPRENTICE_Z = 1.0
+APPRENTICE_EXPLORATION = 0.2
 GENERIC_FRAMING = ("3/4 angle", "eye level shot", "low angle shot", "close-up detail shot")
 GENERIC_DETAIL = ("fabric texture detail",)
 
@@ -104,6 +113,9 @@ class Decision:
     n_evidence: int
     exploration_scale: float
     bonus: np.ndarray = field(repr=False)
+    apprentice: bool = False
+    apprentice_reason: str | None = None
+    base_advantage: tuple[float, float] = (0.0, 0.0)  # (mean, sd) of model's best minus the base
 
 
 def _top_k(slot_indices: Sequence[int], scores: np.ndarray, k: int) -> np.ndarray:
@@ -219,7 +231,10 @@ def decide(
     if u_draw is not None:
         firsts.append(_as_tuple(_by_slot(m_p + Z_p @ u_draw + bonus, allowed)[0]))
     firsts.append(_as_tuple(_by_slot(phrase_mean + bonus, allowed)[0]))
-    firsts += [template] + ([base] if base else [])
+    # What the designer asked for: their base prompt, else the plain template with the phrases
+    # that fill the selection stage's coverage gaps (the bonuses alone, slot by slot).
+    reference = base if base else _as_tuple(_by_slot(bonus, allowed)[0])
+    firsts += [template] + ([base] if base else [reference])
     n_draws = max(0, n_candidates // 2 - len(firsts))
     draws = m_p[:, None] + Z_p @ belief.sample_u(rng.standard_normal((r, n_draws))) + bonus[:, None]
     candidates = generate_candidates(rng, n_candidates, firsts, draws, allowed, preferred)
@@ -231,15 +246,41 @@ def decide(
     m_c, Z_c, mean, sd = m_all[:n_c], Z_all[:n_c], mean_all[:n_c], sd_all[:n_c]
     reference_mean = dict(zip(candidates + references, mean_all, strict=True))
     cand_bonus = np.array([bonus[list(c)].sum() for c in candidates])
+    best = int(np.argmax(mean + cand_bonus))
+    ref = candidates.index(reference) if reference in candidates else None
+    if ref is not None:
+        gap_mean = float(mean[best] - mean[ref])
+        gap_sd = float(belief.sd((Z_c[best] - Z_c[ref])[None, :])[0])
+    else:  # n_candidates too small to hold it: nothing to compare with
+        gap_mean, gap_sd = 0.0, 0.0
+    apprentice = ref is not None and best != ref and gap_mean - APPRENTICE_Z * gap_sd <= 0.0
+    reason = None
+    if apprentice:
+        reason = (
+            f"the model's best prompt is not yet better than the base prompt by {APPRENTICE_Z:g} sd "
+            f"(+{gap_mean:.3f} P(like), sd {gap_sd:.3f})"
+        )
+    elif ref is not None and best == ref:
+        reason = "the model's best prompt is the base prompt"
     if u_draw is not None:
-        chosen = int(np.argmax(m_c + Z_c @ u_draw + cand_bonus))
+        thompson = int(np.argmax(m_c + Z_c @ u_draw + cand_bonus))
         draws = belief.sample_u(scale * rng.standard_normal((r, PROPENSITY_SAMPLES)))
         winners = np.argmax(m_c[:, None] + Z_c @ draws + cand_bonus[:, None], axis=0)
         # The draw that made the choice is one of the samples (so the estimate is never 0).
-        probability = float((np.sum(winners == chosen) + 1) / (PROPENSITY_SAMPLES + 1))
+        p_thompson = np.bincount(winners, minlength=len(candidates)).astype(float)
+        p_thompson[thompson] += 1.0
+        p_thompson /= PROPENSITY_SAMPLES + 1
+        if apprentice:
+            explores = bool(rng.random() < APPRENTICE_EXPLORATION)
+            chosen = thompson if explores else int(ref)  # type: ignore[arg-type]
+            probability = APPRENTICE_EXPLORATION * float(p_thompson[chosen]) + (
+                (1.0 - APPRENTICE_EXPLORATION) if chosen == ref else 0.0
+            )
+        else:
+            chosen, probability = thompson, float(p_thompson[thompson])
         policy = "thompson"
     else:
-        chosen = int(np.argmax(mean + cand_bonus))
+        chosen = int(ref) if apprentice else best  # type: ignore[arg-type]
         probability = 1.0
         policy = "greedy"
     baseline_mean = float(reference_mean[base if base else template])
@@ -257,4 +298,7 @@ def decide(
         n_evidence=belief.n_evidence,
         exploration_scale=scale if explore else 0.0,
         bonus=bonus,
+        apprentice=apprentice,
+        apprentice_reason=reason,
+        base_advantage=(gap_mean, gap_sd),
     )
