@@ -222,9 +222,10 @@ def hm_records() -> list[dict[str, Any]]:
 
 
 def hm_portfolios(
-    n_portfolios: int, seed: int = 0, size: int = 300
+    n_portfolios: int, seed: int = 0, size: int = 300, field: str = "section_name"
 ) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
-    """Designer-like portfolios from the H&M records: ``size`` records of 3 to 5 sections.
+    """Designer-like portfolios from the H&M records: ``size`` records of 3 to 5 sections
+    (or values of another ground-truth ``field``).
 
     Yields the records (``ground_truth`` and ``text`` stripped, as the service would see them)
     and each record's section index.
@@ -232,7 +233,7 @@ def hm_portfolios(
     records = hm_records()
     by_section: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        by_section.setdefault(r["ground_truth"]["section_name"], []).append(r)
+        by_section.setdefault(r["ground_truth"][field], []).append(r)
     big = sorted(s for s, rs in by_section.items() if len(rs) >= 60)
     rng = np.random.default_rng(seed)
     for _ in range(n_portfolios):

@@ -170,12 +170,16 @@ def hm_split(
 
 def supervised_ceiling(port: list[dict], ins: list[dict], offs: list[dict], trees: int = 200) -> float:
     """Cross-validated ROC AUC of a classifier trained on labelled in-style vs off-style records."""
+    recs = port + ins + offs
+    y = np.r_[np.zeros(len(port) + len(ins)), np.ones(len(offs))]
+    return ceiling_of(Vocabulary.fit(recs).transform(recs).X, y, trees)
+
+
+def ceiling_of(X: np.ndarray, y: np.ndarray, trees: int = 200) -> float:
+    """Cross-validated ROC AUC of a random forest on feature rows ``X`` with labels ``y`` (1 = off-style)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import cross_val_predict
 
-    recs = port + ins + offs
-    y = np.r_[np.zeros(len(port) + len(ins)), np.ones(len(offs))]
-    X = Vocabulary.fit(recs).transform(recs).X
     clf = RandomForestClassifier(trees, min_samples_leaf=2, random_state=0, class_weight="balanced")
     p = cross_val_predict(clf, X, y, cv=5, method="predict_proba")[:, 1]
     return _auc(y.astype(int), p)

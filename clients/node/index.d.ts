@@ -114,6 +114,8 @@ export interface ImageIn {
   /** Limits: maxLength 2048. */
   url?: string | null;
   quality_score?: number | null;
+  /** Limits: minItems 1, maxItems 2048. */
+  embedding?: Array<number> | null;
   [key: string]: unknown;
 }
 
@@ -189,6 +191,8 @@ export interface PortfolioRecord {
   attributes?: { [key: string]: unknown } | null;
   colors?: { [key: string]: unknown } | null;
   style?: { [key: string]: unknown } | null;
+  /** Limits: minItems 1, maxItems 2048. */
+  embedding?: Array<number> | null;
   [key: string]: unknown;
 }
 

@@ -19,3 +19,5 @@ MAX_VLT_KEYS = 200
 MAX_VALUE_CHARS = 200
 # Records one style profile holds after updates (the fit stays synchronous up to here).
 MAX_PORTFOLIO_RECORDS = 20_000
+# Dimensions of an optional image embedding (CLIP-like models give 512 to 1,024; 2,048 leaves room).
+MAX_EMBEDDING_DIM = 2_048

@@ -84,6 +84,50 @@ def _check_values(value: Any, path: str) -> None:
             _check_values(v, f"{path}[{i}]")
 
 
+def _embedding_values(value: Any) -> Any:
+    # Checked here rather than by list[float] so the message says which element is wrong and why
+    # (lax pydantic would also read true as 1.0 and "0.5" as 0.5).
+    if not isinstance(value, list):
+        raise ValueError(f"must be an array of numbers, not {type(value).__name__}")
+    for j, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"[{j}] must be a number, not {type(v).__name__}")
+        if not (math.isfinite(v) and abs(v) <= MAX_NUMBER):
+            raise ValueError(f"[{j}] must be a finite number of at most {MAX_NUMBER:g} in magnitude")
+    return value
+
+
+Embedding = Annotated[
+    list[float],
+    BeforeValidator(_embedding_values),
+    Field(
+        min_length=1,
+        max_length=limits.MAX_EMBEDDING_DIM,
+        description=(
+            "Optional image embedding from the image analysis (finite numbers, one dimension for every record and "
+            "image of a designer). Used by the style modes, the off-style check and the diverse selection "
+            "when present; everything works without it."
+        ),
+    ),
+]
+
+
+def _same_dimension(items: list[Any], field: str) -> None:
+    """Every embedding in ``items`` has one dimension (items without one are fine)."""
+    first: tuple[str, int] | None = None
+    for i, item in enumerate(items):
+        embedding = getattr(item, "embedding", None)
+        if embedding is None:
+            continue
+        if first is None:
+            first = (f"{field}[{i}].embedding", len(embedding))
+        elif len(embedding) != first[1]:
+            raise ValueError(
+                f"{field}[{i}].embedding: {len(embedding)} dimensions, but {first[0]} has {first[1]}; "
+                "every embedding of a request has the same dimension"
+            )
+
+
 class VLTRecord(BaseModel):
     """The attribute analysis of one garment image. Any group may be missing or null; extra
     groups and keys are kept and become features."""
@@ -111,7 +155,9 @@ class VLTRecord(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> VLTRecord:
-        data = self.raw()
+        # A declared embedding is checked by its own type: its numbers are not VLT keys.
+        declared = "embedding" in type(self).model_fields
+        data = {k: v for k, v in self.raw().items() if not (declared and k == "embedding")}
         if _count_leaves(data) > limits.MAX_VLT_KEYS:
             raise ValueError(f"record has more than {limits.MAX_VLT_KEYS} keys and values")
         _check_values(data, "record")
@@ -119,13 +165,17 @@ class VLTRecord(BaseModel):
 
     def raw(self) -> dict[str, Any]:
         """The record as the client sent it (extra keys included), for the encoder."""
-        return self.model_dump(exclude_none=False)
+        data = self.model_dump(exclude_none=False)
+        if "embedding" in data and data["embedding"] is None:
+            del data["embedding"]  # absent stays absent: stored records are what they were without it
+        return data
 
 
 class PortfolioRecord(VLTRecord):
     """A portfolio record: like a VLT record, but its id is required (assignments are keyed by it)."""
 
     id: RecordId
+    embedding: Embedding | None = None
 
 
 def _unique_ids(items: list[Any], field: str) -> None:
@@ -170,6 +220,7 @@ class CreateProfileRequest(BaseModel):
     @model_validator(mode="after")
     def _ids(self) -> CreateProfileRequest:
         _unique_ids(self.vlt_records, "vlt_records")
+        _same_dimension(self.vlt_records, "vlt_records")
         return self
 
 
@@ -180,6 +231,7 @@ class UpdateProfileRequest(BaseModel):
     @model_validator(mode="after")
     def _ids(self) -> UpdateProfileRequest:
         _unique_ids(self.vlt_records, "vlt_records")
+        _same_dimension(self.vlt_records, "vlt_records")
         return self
 
 
@@ -340,6 +392,7 @@ class ImageIn(BaseModel):
     vlt: VLTRecord
     url: str | None = Field(default=None, max_length=2048)
     quality_score: Unit | None = None
+    embedding: Embedding | None = None
 
 
 class ValidateRequest(BaseModel):
@@ -361,6 +414,7 @@ class ValidateRequest(BaseModel):
     @model_validator(mode="after")
     def _ids(self) -> ValidateRequest:
         _unique_ids(self.images, "images")
+        _same_dimension(self.images, "images")
         return self
 
 
@@ -444,6 +498,7 @@ class SelectRequest(BaseModel):
     @model_validator(mode="after")
     def _ids(self) -> SelectRequest:
         _unique_ids(self.images, "images")
+        _same_dimension(self.images, "images")
         return self
 
 

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-# Top-level keys that identify or decorate a record rather than describe the garment.
-NON_ATTRIBUTE_KEYS = frozenset({"id", "url", "image_url", "quality_score", "ground_truth", "text", "vlt"})
+# Top-level keys that identify or decorate a record rather than describe the garment. An image
+# embedding is a feature block of its own (designer_ml.embedding), never a VLT slot.
+NON_ATTRIBUTE_KEYS = frozenset({"id", "url", "image_url", "quality_score", "ground_truth", "text", "vlt", "embedding"})
 # Group weights by default: style and garment type say more about a designer's style mode than
 # finish or details (issue 4; measured in bench/bench_profile.py).
 DEFAULT_GROUP_WEIGHTS: dict[str, float] = {

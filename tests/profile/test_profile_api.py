@@ -195,7 +195,7 @@ def test_twenty_concurrent_updates_all_land(call: Any, monkeypatch: pytest.Monke
     from designer_ml.style import fit
 
     # The off-style model has nothing to do with write races and costs most of each refit here.
-    monkeypatch.setattr(fit, "fit_novelty_model", lambda vocab, parsed: None)
+    monkeypatch.setattr(fit, "fit_novelty_model", lambda vocab, parsed, **_: None)
     records, _ = planted(24)
     assert call("POST", CREATE, {"user_id": "busy", "vlt_records": records})[0] == 201
     extra, _ = planted(20, seed=9, start=100)

@@ -399,6 +399,51 @@ def _cases() -> list[Case]:
         ),
         Case("user_id over-long", SELECT, (422,), ("user_id",), body=_with(SELECT, user_id="u" * 129)),
     ]
+    # image embeddings: on portfolio records, generated images and select candidates
+    for route, at in (
+        (CREATE, ("vlt_records", 3)),
+        (UPDATE, ("vlt_records", 1)),
+        (VALIDATE, ("images", 1)),
+        (SELECT, ("images", 3)),
+    ):
+        field = _field(at) + ".embedding"
+        host = _field(at[:1])
+
+        def embed(value: Any, route: tuple[str, str] = route, at: tuple[Any, ...] = at) -> dict[str, Any]:
+            body = _with(route)
+            target = body[at[0]][at[1]]
+            target["embedding"] = value
+            return body
+
+        def two_dims(route: tuple[str, str] = route, at: tuple[Any, ...] = at) -> dict[str, Any]:
+            body = _with(route)
+            body[at[0]][0]["embedding"] = [0.1, 0.2, 0.3]
+            body[at[0]][at[1]]["embedding"] = [0.1, 0.2]
+            return body
+
+        cases += [
+            Case("embedding empty", route, (422,), (field,), body=embed([])),
+            Case("embedding not a list", route, (422,), (field,), body=embed("0.1 0.2")),
+            Case("embedding with a word", route, (422,), (field, "[1]"), body=embed([0.1, "x"])),
+            Case("embedding with true", route, (422,), (field, "[0]"), body=embed([True, 0.2])),
+            Case("embedding with null", route, (422,), (field, "[1]"), body=embed([0.1, None])),
+            Case("embedding number too large", route, (422,), (field, "[0]"), body=embed([1e200, 0.2])),
+            Case(
+                "embedding overflowing to infinity",
+                route,
+                (422,),
+                (field,),
+                raw=json.dumps(embed([0.4321, 0.2])).replace("0.4321", "1e400"),
+            ),
+            Case(
+                "embedding over the dimension limit",
+                route,
+                (422,),
+                (field, str(limits.MAX_EMBEDDING_DIM)),
+                body=embed([0.0] * (limits.MAX_EMBEDDING_DIM + 1)),
+            ),
+            Case("embeddings of two dimensions", route, (422,), (field, f"{host}[0].embedding"), body=two_dims()),
+        ]
     return cases
 
 

@@ -28,6 +28,13 @@ thousands of distinct values). Up to ``MAX_FEATURES`` columns every (slot, value
 column and S is exact; beyond, the most frequent ``MAX_FEATURES - HASHED_FEATURES`` values keep
 their columns and the rest are signed-hashed into ``HASHED_FEATURES`` columns (feature hashing:
 inner products unbiased, images sharing a rare value still similar), so memory stays N × D.
+
+Image embeddings (optional, ``designer_ml.embedding``): when images carry them, each row of B
+gets the image's embedding, centred on the pool and unit-normalised, beside its attribute row,
+both scaled by √½, so S = ½·S_attributes + ½·S_embedding: the mean of two cosine similarities,
+still PSD with S_ii = 1, and neither source outweighs the other by its units or dimension (the
+same equal-share rule as the style model). An image without one keeps its unit attribute row.
+B is then N × (D + dim): memory stays linear in N.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from designer_ml.embedding import unit_rows
 from designer_ml.vlt import ParsedRecord, Vocabulary
 
 MAX_FEATURES = 256
@@ -171,13 +179,28 @@ def encode_features(
     return B, columns, full
 
 
+def with_embeddings(features: np.ndarray, columns: list[str], embeddings: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Unit attribute rows (N, D) and embeddings (N, dim; NaN rows for none) -> unit rows (N, D + dim)."""
+    U = unit_rows(embeddings)
+    have = np.einsum("ij,ij->i", U, U) > 0.5
+    share = math.sqrt(0.5)
+    fused = np.hstack([features * np.where(have, share, 1.0)[:, None], U * share])
+    return fused, columns + [f"#embedding:{j}" for j in range(U.shape[1])]
+
+
 def build_kernel(
     parsed: Sequence[ParsedRecord],
     quality: np.ndarray,
     diversity_weight: float,
     quality_weight: float,
+    embeddings: np.ndarray | None = None,
 ) -> DiversityKernel:
-    """The pool's kernel from its parsed VLT records (N) and qualities ``u`` (N,) in [0, 1]."""
+    """The pool's kernel from its parsed VLT records (N) and qualities ``u`` (N,) in [0, 1].
+
+    ``embeddings`` (N, dim), NaN rows for images without one, or None: see the module docstring.
+    """
     features, columns, vocabulary = encode_features(parsed)
+    if embeddings is not None:
+        features, columns = with_embeddings(features, columns, embeddings)
     u = np.clip(np.asarray(quality, dtype=np.float64), 0.0, 1.0)
     return DiversityKernel(features, u, quality_alpha(diversity_weight, quality_weight), columns, vocabulary)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from designer_ml.embedding import embedding_matrix
 from designer_ml.errors import StorageUnavailable, Unprocessable
 from designer_ml.observability import logger
 from designer_ml.schemas import Coverage, SelectRequest, SelectResponse
@@ -164,7 +165,10 @@ def select_diverse(
             for sent, image in zip(raw, request.images, strict=True)
         ]
         rewards = _reward_scores(storage, request.user_id, item, vlts, warnings)
-    kernel = build_kernel(parsed, quality_of(request, rewards), request.diversity_weight, request.quality_weight)
+    embeddings = embedding_matrix(request.images)
+    kernel = build_kernel(
+        parsed, quality_of(request, rewards), request.diversity_weight, request.quality_weight, embeddings=embeddings
+    )
     seed = None
     if request.method == "sample":
         # Only sampling draws: the greedy path never imports numpy.random (~15 ms of a cold start).
@@ -225,5 +229,6 @@ def select_diverse(
             if distinct
             else None,
             "n_features": int(kernel.features.shape[1]),
-        },
+        }
+        | ({"images_with_embedding": int((~np.isnan(embeddings).any(axis=1)).sum())} if embeddings is not None else {}),
     )

@@ -4,7 +4,8 @@ The bundle lives under the prefix the profile item's ``style_model`` pointer nam
 (``models/{user_id}/style/v{n}-{token}/``): ``vocabulary.json``, ``style.onnx`` (PCA + mixture:
 float32 rows (n, n_features) -> ``probabilities`` (n, k), ``score_samples`` (n, 1)),
 ``novelty.onnx`` + ``novelty.json`` (the off-style model, when fitted) and ``manifest.json``
-(schema hash, ONNX column -> stable cluster id, cluster summaries). A reader never fails because
+(schema hash, ONNX column -> stable cluster id, cluster summaries and, when the portfolio had
+image embeddings, the ``embedding`` block whose columns follow the attribute columns). A reader never fails because
 of the bundle: a missing or corrupt artifact makes :func:`load_style_bundle` return None and log.
 
 Loading reads the manifest, the vocabulary and the artifacts the caller names together (one S3
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from designer_ml.embedding import EmbeddingBlock, embedding_matrix
 from designer_ml.errors import ModelIntegrityError, StorageUnavailable
 from designer_ml.observability import logger
 from designer_ml.onnx_models import cached_session, run
@@ -35,6 +37,7 @@ STYLE_MODEL = "style.onnx"
 MANIFEST = "manifest.json"
 NOVELTY_MODEL = "novelty.onnx"
 NOVELTY_CALIBRATION = "novelty.json"
+NOVELTY_EMBEDDING_MODEL = "novelty_embedding.onnx"
 BUNDLE_FORMAT = 1
 
 _BUNDLES: OrderedDict[str, StyleBundle] = OrderedDict()
@@ -59,6 +62,7 @@ class StyleBundle:
     manifest: dict[str, Any]
     cluster_ids: np.ndarray
     _storage: Storage = field(repr=False)
+    embedding: EmbeddingBlock | None = None
     _json: dict[str, Any] = field(default_factory=dict, repr=False)
     _style_checked: bool = field(default=False, repr=False)
 
@@ -84,18 +88,28 @@ class StyleBundle:
             shape = session.get_inputs()[0].shape
             outputs = {o.name: o.shape for o in session.get_outputs()}
             probabilities = outputs.get("probabilities")
-            if (
-                shape[-1] != self.vocab.n_features
-                or probabilities is None
-                or probabilities[-1] != len(self.cluster_ids)
-            ):
+            if shape[-1] != self.n_features or probabilities is None or probabilities[-1] != len(self.cluster_ids):
                 raise ModelIntegrityError(f"{self.key(STYLE_MODEL)}: shape does not match the vocabulary or manifest")
             self._style_checked = True
         return session
 
+    @property
+    def n_features(self) -> int:
+        """Width of the style model's input: the attribute columns, then the embedding's."""
+        return self.vocab.n_features + (self.embedding.dim if self.embedding is not None else 0)
+
     def features(self, records: Sequence[Mapping[str, Any] | ParsedRecord]) -> np.ndarray:
-        """The style model's input rows, shape (n_records, n_features), float32."""
-        return style_matrix(self.vocab, self.vocab.transform(list(records)).X)
+        """The style model's input rows, shape (n_records, n_features), float32.
+
+        With an embedding block, a raw record's ``embedding`` fills its columns; a record
+        without one (or a ParsedRecord) sits at the portfolio's average embedding.
+        """
+        records = list(records)
+        X = style_matrix(self.vocab, self.vocab.transform(records).X)
+        if self.embedding is None:
+            return X
+        E = embedding_matrix(records, self.embedding.dim)
+        return np.hstack([X, self.embedding.rows(E, len(records))])
 
     def score(self, records: Sequence[Mapping[str, Any] | ParsedRecord]) -> tuple[np.ndarray, np.ndarray]:
         """Mode probabilities (n, n_clusters) and log-likelihood under the model (n,)."""
@@ -159,6 +173,8 @@ def _load(storage: Storage, user_id: str, version: int, prefix: str, artifacts: 
     if manifest.get("schema_hash") != vocab.schema_hash:
         raise ModelIntegrityError(f"{prefix}: manifest schema hash does not match the vocabulary")
     ids = np.asarray(manifest["component_cluster_ids"], dtype=np.int64)
+    # A bundle stored before embeddings existed has no "embedding" entry: attributes only.
+    block = manifest.get("embedding")
     bundle = StyleBundle(
         user_id=user_id,
         version=version,
@@ -168,6 +184,7 @@ def _load(storage: Storage, user_id: str, version: int, prefix: str, artifacts: 
         cluster_ids=ids,
         _storage=storage,
         _json={name: doc for name, doc in fetched.items() if name.endswith(".json")},
+        embedding=EmbeddingBlock.from_dict(block) if block else None,
     )
     if STYLE_MODEL in fetched:
         bundle.style_session()

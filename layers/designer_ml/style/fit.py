@@ -21,6 +21,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from designer_ml.embedding import EmbeddingBlock, total_variance
 from designer_ml.observability import logger
 from designer_ml.onnx_models import PARITY_TOLERANCE, TARGET_OPSET, check_parity
 from designer_ml.style.features import style_matrix
@@ -68,7 +69,8 @@ class StyleFit:
     Attributes
     ----------
     X : ndarray of shape (n_records, n_features), float32
-        The model's input rows (:func:`designer_ml.style.features.style_matrix`).
+        The model's input rows (:func:`designer_ml.style.features.style_matrix`, then the
+        embedding block's columns when the portfolio has embeddings).
     components : ndarray of shape (n_records,), int
         The mixture component (ONNX output column) of each record.
     probabilities : ndarray of shape (n_records, n_clusters)
@@ -86,6 +88,7 @@ class StyleFit:
     selection: str
     warnings: list[str] = field(default_factory=list)
     warm_started: bool = False
+    embedding: EmbeddingBlock | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -106,7 +109,11 @@ class StyleFit:
             "warm_started": self.warm_started,
             "group_weights": dict(self.vocab.group_weights),
             "schema_hash": self.vocab.schema_hash,
-        }
+        } | (
+            {"embedding_dim": self.embedding.dim, "embedding_weight": round(self.embedding.weight, 6)}
+            if self.embedding is not None
+            else {}
+        )
 
 
 def capacity(X: np.ndarray) -> int:
@@ -144,7 +151,7 @@ def choose_pca(X: np.ndarray, random_state: int = RANDOM_STATE) -> PCA:
     return PCA(n_components=m, svd_solver="full", random_state=random_state).fit(X)
 
 
-def _mixture(Z: np.ndarray, k: int, reg: float, random_state: int, **init: Any) -> GaussianMixture:
+def gaussian_mixture(Z: np.ndarray, k: int, reg: float, random_state: int, **init: Any) -> GaussianMixture:
     gmm = GaussianMixture(
         n_components=k,
         covariance_type=COVARIANCE_TYPE,
@@ -176,18 +183,31 @@ def fit_style(
     warm: WarmStart | None = None,
     group_weights: dict[str, float] | None = None,
     random_state: int = RANDOM_STATE,
+    embeddings: np.ndarray | None = None,
 ) -> StyleFit:
     """Fit the style model on parsed records (every one usable).
 
     ``n_clusters`` given: that many modes, capped by :func:`capacity` (with a warning); else
     the k of lowest BIC over 3..7, capped likewise. ``warm`` (an update) adds a candidate
-    started from the current modes, kept unless a fresh fit is clearly better.
+    started from the current modes, kept unless a fresh fit is clearly better. ``embeddings``
+    (n, dim), NaN rows where a record has none (:func:`designer_ml.embedding.embedding_matrix`):
+    their :class:`~designer_ml.embedding.EmbeddingBlock` is appended to the attribute rows.
     """
     parsed = list(parsed)
     vocab = Vocabulary.fit(parsed, STYLE_GROUP_WEIGHTS if group_weights is None else group_weights)
     X = style_matrix(vocab, vocab.transform(parsed).X)
     n = len(parsed)
     notes: list[str] = []
+    block = None
+    if embeddings is not None and not np.isnan(embeddings).all():
+        block = EmbeddingBlock.fit(embeddings, total_variance(X))
+        X = np.hstack([X, block.rows(embeddings, n)])
+        missing = int(np.isnan(embeddings).any(axis=1).sum())
+        if missing:
+            notes.append(
+                f"{missing} of {n} records have no embedding: their modes rest on their attributes alone "
+                "(their embedding counts as the portfolio's average)"
+            )
     cap = capacity(X)
     if n <= 2:
         notes.append(f"only {n} record(s): the profile has a single style mode until the portfolio grows")
@@ -220,7 +240,7 @@ def fit_style(
     best: tuple[float, GaussianMixture] | None = None
     bic: dict[int, float] = {}
     for k in ks:
-        gmm = _mixture(Zfit, k, reg, random_state)
+        gmm = gaussian_mixture(Zfit, k, reg, random_state)
         bic[k] = float(gmm.bic(Zfit))
         if best is None or bic[k] < best[0]:
             best = (bic[k], gmm)
@@ -229,7 +249,7 @@ def fit_style(
     init = _warm_init(Z, warm.labels) if warm is not None else None
     if init is not None and len(init["means_init"]) in ks:
         k = len(init["means_init"])
-        candidate = _mixture(Zfit, k, reg, random_state, **init)
+        candidate = gaussian_mixture(Zfit, k, reg, random_state, **init)
         score = float(candidate.bic(Zfit))
         if score <= best[0] + WARM_BIC_TOLERANCE * n:
             best, warm_started = (score, candidate), True
@@ -248,6 +268,7 @@ def fit_style(
         selection=selection,
         warnings=notes,
         warm_started=warm_started,
+        embedding=block,
     )
 
 
@@ -259,15 +280,43 @@ def holdout_rows(fit: StyleFit, n_rows: int = N_HOLDOUT, random_state: int = RAN
     rng = np.random.default_rng(random_state)
     parsed = fit.parsed
     rows: list[ParsedRecord] = []
+    first: list[int] = []
     for _ in range(n_rows):
-        a, b = (parsed[int(i)] for i in rng.integers(0, len(parsed), size=2))
+        i, j = (int(v) for v in rng.integers(0, len(parsed), size=2))
+        a, b = parsed[i], parsed[j]
         slots = sorted(set(a.categorical) | set(b.categorical))
         cat: dict[str, tuple[str, ...]] = {}
         for s in slots:
             donor, other = (a, b) if rng.random() < 0.5 else (b, a)
             cat[s] = donor.values(s) or other.values(s)
         rows.append(ParsedRecord(categorical=cat, numeric=dict(a.numeric)))
-    return style_matrix(fit.vocab, fit.vocab.transform(rows).X)
+        first.append(i)
+    X = style_matrix(fit.vocab, fit.vocab.transform(rows).X)
+    if fit.embedding is None:
+        return X
+    # The embedding of the record that gave the numbers, half of them shuffled off their attributes.
+    E = fit.X[first, X.shape[1] :].copy()
+    E[::2] = E[rng.permutation(len(E))[::2]]
+    return np.hstack([X, E])
+
+
+def pca_mixture_onnx(pca: PCA, gmm: GaussianMixture, width: int, metadata: dict[str, str]) -> bytes:
+    """PCA then a Gaussian mixture as one ONNX graph: float32 ``X`` (n, width) -> ``label``,
+    ``probabilities`` (n, k) and ``score_samples`` (n, 1), metadata stamped. No parity check:
+    the caller checks against its own reference rows."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    onx = convert_sklearn(
+        Pipeline([("pca", pca), ("gmm", gmm)]),
+        initial_types=[("X", FloatTensorType([None, width]))],
+        target_opset=TARGET_OPSET,
+        options={id(gmm): {"score_samples": True}},
+    )
+    for key, value in sorted(metadata.items()):
+        prop = onx.metadata_props.add()
+        prop.key, prop.value = key, str(value)
+    return onx.SerializeToString()
 
 
 def export_onnx(fit: StyleFit, metadata: dict[str, str]) -> tuple[bytes, float]:
@@ -278,20 +327,7 @@ def export_onnx(fit: StyleFit, metadata: dict[str, str]) -> tuple[bytes, float]:
     Returns the serialised model and the max abs ``predict_proba`` difference on held-out
     rows; raises :class:`~designer_ml.errors.ModelIntegrityError` when over 1e-4.
     """
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
-
-    pipeline = Pipeline([("pca", fit.pca), ("gmm", fit.gmm)])
-    onx = convert_sklearn(
-        pipeline,
-        initial_types=[("X", FloatTensorType([None, fit.X.shape[1]]))],
-        target_opset=TARGET_OPSET,
-        options={id(fit.gmm): {"score_samples": True}},
-    )
-    for key, value in sorted(metadata.items()):
-        prop = onx.metadata_props.add()
-        prop.key, prop.value = key, str(value)
-    model_bytes = onx.SerializeToString()
+    model_bytes = pca_mixture_onnx(fit.pca, fit.gmm, fit.X.shape[1], metadata)
     rows = np.vstack([holdout_rows(fit), fit.X[:: max(1, len(fit.X) // N_HOLDOUT)]])
     expected = fit.gmm.predict_proba(fit.pca.transform(rows.astype(np.float64)))
     diff = check_parity(model_bytes, rows, expected, output="probabilities", tolerance=PARITY_TOLERANCE)
@@ -329,10 +365,14 @@ class Novelty:
 
     onnx_bytes: bytes
     calibration: dict[str, Any]
+    embedding_onnx_bytes: bytes | None = None
 
 
 def fit_novelty_model(
-    vocab: Vocabulary, parsed: Sequence[ParsedRecord], random_state: int = RANDOM_STATE
+    vocab: Vocabulary,
+    parsed: Sequence[ParsedRecord],
+    random_state: int = RANDOM_STATE,
+    embeddings: np.ndarray | None = None,
 ) -> Novelty | None:
     """The off-style (novelty) model validate uses, or None while that module does not exist."""
     # The novelty model belongs to the validation stage; until designer_ml.validation.novelty
@@ -345,5 +385,9 @@ def fit_novelty_model(
         return None
     from designer_ml.validation.novelty import fit_novelty
 
-    artifacts = fit_novelty(vocab, list(parsed), random_state=random_state)
-    return Novelty(onnx_bytes=artifacts.onnx_bytes, calibration=dict(artifacts.calibration))
+    artifacts = fit_novelty(vocab, list(parsed), random_state=random_state, embeddings=embeddings)
+    return Novelty(
+        onnx_bytes=artifacts.onnx_bytes,
+        calibration=dict(artifacts.calibration),
+        embedding_onnx_bytes=artifacts.embedding_onnx_bytes,
+    )

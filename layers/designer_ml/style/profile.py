@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from designer_ml import limits
+from designer_ml.embedding import embedding_matrix, embedding_of
 from designer_ml.errors import (
     Conflict,
     DomainError,
@@ -128,6 +129,7 @@ def update_profile(storage: Storage, user_id: str, records: Sequence[Mapping[str
     item = _profile_item(storage, user_id)
     if not item or "document" not in item:
         raise NotFound(f"user_id: no style profile for {user_id!r}; create one first")
+    _check_embedding_dimension(records, _read_document(storage, item))
     own_key = f"{_pending_prefix(user_id)}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
     storage.put_json(own_key, list(records))
     try:
@@ -171,6 +173,21 @@ def update_profile(storage: Storage, user_id: str, records: Sequence[Mapping[str
         raise Conflict(f"user_id: profile of {user_id!r} kept changing; {MAX_WRITE_ATTEMPTS} attempts lost the race")
     finally:
         _discard(storage, [own_key])
+
+
+def _check_embedding_dimension(records: Sequence[Mapping[str, Any]], document: Mapping[str, Any]) -> None:
+    """An update's embeddings have the profile's dimension (422 naming the record otherwise)."""
+    dim = document.get("model", {}).get("embedding_dim")
+    if dim is None:
+        return
+    for i, raw in enumerate(records):
+        embedding = embedding_of(raw)
+        if embedding is not None and len(embedding) != dim:
+            message = f"{len(embedding)} dimensions, but the profile's embeddings have {dim}"
+            raise Unprocessable(
+                f"vlt_records[{i}].embedding: {message}",
+                [{"field": f"vlt_records[{i}].embedding", "id": raw.get("id"), "message": message}],
+            )
 
 
 def _pending_prefix(user_id: str) -> str:
@@ -278,7 +295,8 @@ def _fit_and_store(
     from designer_ml.style import fit as fitting
 
     warm = fitting.WarmStart(labels=previous.placed) if previous is not None else None
-    model = fitting.fit_style(parsed, n_clusters=n_clusters, warm=warm)
+    embeddings = embedding_matrix(records)
+    model = fitting.fit_style(parsed, n_clusters=n_clusters, warm=warm, embeddings=embeddings)
     # A concurrent writer may have landed while we fitted: find out before the costlier export.
     _still_at(storage, user_id, expected_version)
     if previous is not None:
@@ -322,6 +340,8 @@ def _fit_and_store(
             "target_opset": TARGET_OPSET,
         },
     }
+    if model.embedding is not None:
+        manifest["embedding"] = model.embedding.to_dict()
     try:
         onnx_bytes, diff = fitting.export_onnx(
             model,
@@ -341,10 +361,14 @@ def _fit_and_store(
         ) from exc
     manifest["style_model"]["parity_max_abs_diff"] = diff
     document["model"]["onnx_parity_max_abs_diff"] = diff
-    novelty = fitting.fit_novelty_model(model.vocab, parsed)
+    novelty = fitting.fit_novelty_model(
+        model.vocab, parsed, embeddings=embeddings if model.embedding is not None else None
+    )
     manifest["novelty"] = (
         {"model": bundles.NOVELTY_MODEL, "calibration": bundles.NOVELTY_CALIBRATION} if novelty is not None else None
     )
+    if novelty is not None and novelty.embedding_onnx_bytes is not None:
+        manifest["novelty"]["embedding_model"] = bundles.NOVELTY_EMBEDDING_MODEL
 
     _still_at(storage, user_id, expected_version)
     written: list[str] = []
@@ -357,6 +381,8 @@ def _fit_and_store(
         if novelty is not None:
             storage.put_bytes(prefix + bundles.NOVELTY_MODEL, novelty.onnx_bytes)
             storage.put_json(prefix + bundles.NOVELTY_CALIBRATION, novelty.calibration)
+            if novelty.embedding_onnx_bytes is not None:
+                storage.put_bytes(prefix + bundles.NOVELTY_EMBEDDING_MODEL, novelty.embedding_onnx_bytes)
         storage.put_json(prefix + bundles.MANIFEST, manifest)
         attributes: dict[str, Any] = {
             "style_model": {"version": version, "prefix": prefix},

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from designer_ml.embedding import embedding_matrix, embedding_of
 from designer_ml.errors import ModelIntegrityError, Unprocessable
 from designer_ml.observability import logger
 from designer_ml.schemas import (
@@ -42,6 +43,7 @@ from designer_ml.vlt import parse_record
 
 NOVELTY_MODEL = "novelty.onnx"
 NOVELTY_CALIBRATION = "novelty.json"
+NOVELTY_EMBEDDING_MODEL = "novelty_embedding.onnx"
 _SCORERS: OrderedDict[tuple[str, int], tuple[Any, NoveltyScorer]] = OrderedDict()
 _SCORER_CACHE_SIZE = 64
 
@@ -76,6 +78,7 @@ def validate_images(
     style_model : dict or None
         What to report as the model the images were scored against.
     """
+    warnings = list(warnings)
     target = parse_record(target_vlt.raw())
     if not target.categorical:
         raise _unusable("target_vlt", "the target")
@@ -88,7 +91,7 @@ def validate_images(
 
     novelty = None
     if scorer is not None:
-        novelty = scorer.score(scorer.vocab.transform(parsed))
+        novelty = scorer.score(scorer.vocab.transform(parsed), _embeddings(images, scorer, warnings))
 
     validations: list[ImageValidation] = []
     wrong_garment = 0
@@ -133,6 +136,29 @@ def validate_images(
     )
 
 
+def _embeddings(images: Sequence[ImageIn], scorer: NoveltyScorer, warnings: list[str]) -> Any:
+    """The images' embeddings for a scorer with an embedding part (else None); 422 on a wrong dimension."""
+    dim = scorer.embedding_dim
+    if dim is None:
+        return None
+    missing = 0
+    for i, image in enumerate(images):
+        embedding = embedding_of(image)
+        if embedding is None:
+            missing += 1
+        elif len(embedding) != dim:
+            message = f"{len(embedding)} dimensions, but the style profile's embeddings have {dim}"
+            raise Unprocessable(
+                f"images[{i}].embedding: {message}",
+                [{"field": f"images[{i}].embedding", "message": message, "type": "value_error"}],
+            )
+    if missing:
+        warnings.append(
+            f"{missing} of {len(images)} images have no embedding: their style is checked on attributes alone"
+        )
+    return embedding_matrix(images, dim)
+
+
 def _scorer_for(bundle: Any, user_id: str) -> NoveltyScorer | None:
     """The bundle's off-style scorer, built once per loaded ONNX session."""
     session = bundle.session(NOVELTY_MODEL)
@@ -143,7 +169,9 @@ def _scorer_for(bundle: Any, user_id: str) -> NoveltyScorer | None:
     cached = _SCORERS.get(key)
     if cached is not None and cached[0] is session:
         return cached[1]
-    scorer = NoveltyScorer(bundle.vocab, session, calibration)
+    # Read only when the model has an embedding part (a profile without embeddings has no such file).
+    embedding_session = bundle.session(NOVELTY_EMBEDDING_MODEL) if calibration.get("embedding") else None
+    scorer = NoveltyScorer(bundle.vocab, session, calibration, embedding_session)
     _SCORERS[key] = (session, scorer)
     while len(_SCORERS) > _SCORER_CACHE_SIZE:
         _SCORERS.popitem(last=False)
