@@ -90,6 +90,8 @@ export interface FeedbackRequest {
   prompt_used?: string | null;
   vlt_spec?: VLTRecord | null;
   quality_score?: number | null;
+  /** Optional: the metadata of the optimize answer whose prompt this is (for off-policy evaluation). */
+  decision?: LoggedDecision | null;
 }
 
 export interface FeedbackResponse {
@@ -133,6 +135,16 @@ export interface ImageValidation {
   [key: string]: unknown;
 }
 
+/**
+ * How the prompt of this feedback was chosen: the optimize answer's ``metadata``, sent back
+ * as is (other keys are ignored). Lets the service evaluate its policy off-line.
+ */
+export interface LoggedDecision {
+  /** Limits: maximum 1, exclusiveMinimum 0. */
+  chosen_probability: number;
+  served: "base" | "model";
+}
+
 export interface OptimizeMetadata {
   cluster_used?: number | null;
   style_mode?: string | null;
@@ -141,6 +153,8 @@ export interface OptimizeMetadata {
   policy: "thompson" | "ucb" | "greedy";
   seed?: number | null;
   chosen_probability?: number | null;
+  /** Whether the prompt is the base prompt (apprentice mode) or the model's choice. */
+  served?: "base" | "model" | null;
   [key: string]: unknown;
 }
 

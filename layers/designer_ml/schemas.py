@@ -325,6 +325,9 @@ class OptimizeMetadata(BaseModel):
     policy: Literal["thompson", "ucb", "greedy"]
     seed: int | None = None
     chosen_probability: float | None = None
+    served: Literal["base", "model"] | None = Field(
+        default=None, description="Whether the prompt is the base prompt (apprentice mode) or the model's choice."
+    )
 
 
 class OptimizeResponse(BaseModel):
@@ -341,6 +344,16 @@ class OptimizeResponse(BaseModel):
 # --- stage 10: feedback -----------------------------------------------------------------------
 
 
+class LoggedDecision(BaseModel):
+    """How the prompt of this feedback was chosen: the optimize answer's ``metadata``, sent back
+    as is (other keys are ignored). Lets the service evaluate its policy off-line."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    chosen_probability: float = Field(gt=0.0, le=1.0)
+    served: Literal["base", "model"]
+
+
 class FeedbackRequest(BaseModel):
     user_id: UserId
     generation_id: RecordId
@@ -349,6 +362,10 @@ class FeedbackRequest(BaseModel):
     prompt_used: str | None = Field(default=None, max_length=limits.MAX_PROMPT_CHARS)
     vlt_spec: VLTRecord | None = None
     quality_score: Unit | None = None
+    decision: LoggedDecision | None = Field(
+        default=None,
+        description="Optional: the metadata of the optimize answer whose prompt this is (for off-policy evaluation).",
+    )
 
 
 class FeedbackResponse(BaseModel):

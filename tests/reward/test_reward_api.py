@@ -15,8 +15,9 @@ import pytest
 from designer_ml.reward import events as E
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
-from designer_ml.reward import policy, store
+from designer_ml.reward import ope, policy, store
 from designer_ml.reward import vocabulary as vocab
+from designer_ml.reward.belief import NumpyScorer
 from designer_ml.storage import get_storage, reset_for_tests
 from local.events import sqs_event
 
@@ -679,3 +680,98 @@ def test_an_erased_designer_leaves_the_population_model(svc: Any) -> None:
     only_keep = M.population_message(M.decode_symmetric(meta["stats"]["S"]), M.decode_array(meta["stats"]["b"]))
     np.testing.assert_allclose(state.precision, only_keep[0], atol=1e-6)
     np.testing.assert_allclose(state.information, only_keep[1], atol=1e-6)
+
+
+def test_a_new_designer_is_served_their_base_prompt_in_apprentice_mode(svc: Any) -> None:
+    # Given a designer nobody knows, who asks for their own base prompt
+    base = prompt_with("high fashion photography", "full body", "dramatic side lighting")
+    body = {"user_id": "appr", "vlt_spec": SPEC, "base_prompt": base}
+    # When they ask greedily, and exploring with many seeds
+    _, greedy = svc.optimize({**body, "explore": False})
+    explored = [svc.optimize({**body, "seed": s})[1] for s in range(40)]
+    # Then the greedy answer is their base prompt, said to be apprentice mode
+    base_phrases = {p.text for p in vocab.parse_prompt(base)}
+    assert {p.text for p in vocab.parse_prompt(greedy["prompt"])} == base_phrases
+    meta = greedy["metadata"]
+    assert meta["apprentice"] is True and meta["served"] == "base" and meta["apprentice_reason"]
+    # And exploring answers serve it most of the time, the rest the model's Thompson choice,
+    # each with the probability the mixture gave it
+    served_base = [e for e in explored if e["metadata"]["served"] == "base"]
+    assert 0.6 <= len(served_base) / len(explored) < 1.0
+    for answer in served_base:
+        assert answer["metadata"]["chosen_probability"] >= 1 - policy.APPRENTICE_EXPLORATION
+    for answer in explored:
+        if answer["metadata"]["served"] == "model":
+            assert answer["metadata"]["chosen_probability"] <= policy.APPRENTICE_EXPLORATION
+
+
+def test_a_designer_whose_model_is_confidently_better_leaves_apprentice_mode(svc: Any) -> None:
+    # Given a designer whose feedback is clear: dramatic lighting liked, studio lighting disliked
+    teach(svc, "apprentice-out", 60)
+    svc.drain()
+    base = prompt_with("high fashion photography", "full body", "sophisticated studio lighting")
+    # When they ask with the disliked phrase as their base prompt
+    _, answer = svc.optimize({"user_id": "apprentice-out", "vlt_spec": SPEC, "base_prompt": base, "explore": False})
+    # Then the model's prompt is served, not the base
+    meta = answer["metadata"]
+    assert meta["apprentice"] is False and meta["served"] == "model", meta
+    assert meta["base_advantage"]["mean"] > meta["base_advantage"]["sd"] > 0
+    assert "dramatic side lighting" in {p.text for p in vocab.parse_prompt(answer["prompt"])}
+
+
+def test_logged_decisions_are_evaluated_off_policy_and_a_worse_model_goes_back_to_apprentice(svc: Any) -> None:
+    # Given a designer whose feedback came with the optimize metadata: the model's choices
+    # (dramatic lighting) disliked, the base prompt (studio lighting) liked
+    base = prompt_with("high fashion photography", "full body", "sophisticated studio lighting")
+    model_choice = prompt_with("high fashion photography", "full body", "dramatic side lighting")
+    for i in range(40):
+        served = "model" if i % 2 else "base"
+        body = feedback("ope", i, "dislike" if i % 2 else "like", model_choice if i % 2 else base)
+        body["decision"] = {"served": served, "chosen_probability": 0.2 if i % 2 else 0.8, "policy": "thompson"}
+        assert svc.submit(body)[0] == 202
+    svc.drain()
+    # When the model document is read, and the designer asks with that base prompt
+    status, info = svc.model("ope")
+    _, answer = svc.optimize({"user_id": "ope", "vlt_spec": SPEC, "base_prompt": base, "explore": False})
+    # Then the off-policy estimates are there (SNIPS like rates of each arm)
+    assert status == 200
+    estimate = info["metrics"]["ope"]
+    assert estimate["logged"] == 40 and estimate["base"]["n"] == 20 and estimate["model"]["n"] == 20
+    assert estimate["base"]["value"] == 1.0 and estimate["model"]["value"] == 0.0
+    assert estimate["verdict"] == "model_worse"
+    # And the base prompt is served
+    assert answer["metadata"]["served"] == "base"
+
+
+def test_an_ope_verdict_of_worse_puts_a_confident_model_back_in_apprentice_mode() -> None:
+    # Given a model sure that dramatic lighting beats the base prompt's studio lighting
+    dramatic = vocab.BY_TEXT["dramatic side lighting"].index
+    studio = vocab.BY_TEXT["sophisticated studio lighting"].index
+    mean = np.zeros(F.D)
+    mean[F.INTERCEPT] = 0.5
+    mean[F.PHRASE_START + dramatic] = 0.3
+    scorer = NumpyScorer(mean, np.eye(F.D)[:, :1] * 1e-3)
+    context = F.context_row(F.spec_tokens_of(SPEC))
+    base = tuple(sorted({dramatic, studio} - {dramatic}))
+    kwargs = {"family": "dress", "style": "elegant", "base": base, "explore": False}
+    # When it decides, without and with the off-policy verdict that its choices did worse
+    trusted = policy.decide(scorer, context, rng=np.random.default_rng(0), **kwargs)
+    overruled = policy.decide(scorer, context, rng=np.random.default_rng(0), model_worse_than_base=True, **kwargs)
+    # Then the verdict, not the posterior, decides: the base prompt is served
+    assert not trusted.apprentice and trusted.served == "model"
+    assert overruled.apprentice and overruled.served == "base"
+    assert "off-policy" in overruled.apprentice_reason
+
+
+def test_ope_snips_estimates_and_verdicts() -> None:
+    # Given logs of a base arm liked 3 times in 4 and a model arm liked 1 time in 4
+    rewards = [1, 1, 1, 0] * 5 + [1, 0, 0, 0] * 5
+    served = ["base"] * 20 + ["model"] * 20
+    # When evaluated with known propensities, and with too few logged events
+    result = ope.evaluate(rewards, [0.8] * 20 + [0.2] * 20, served)
+    few = ope.evaluate(rewards[:6] + rewards[20:26], [0.5] * 12, served[:6] + served[20:26])
+    unlogged = ope.evaluate(rewards, [None] * 40, served)
+    # Then the like rates are estimated, the model is found worse, and no verdict without data
+    assert result["base"]["value"] == 0.75 and result["model"]["value"] == 0.25
+    assert result["verdict"] == "model_worse"
+    assert few["verdict"] is None and unlogged["logged"] == 0 and unlogged["verdict"] is None

@@ -60,6 +60,9 @@ def _event_item(request: FeedbackRequest, key: str, ts: int) -> dict[str, Any]:
     }
     if request.quality_score is not None:
         item["quality_score"] = float(request.quality_score)
+    if request.decision is not None:
+        item["propensity"] = float(request.decision.chosen_probability)
+        item["served"] = request.decision.served
     if request.prompt_used is not None:
         item["prompt_used"] = request.prompt_used
     if raw_spec is not None:

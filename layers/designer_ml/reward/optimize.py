@@ -210,6 +210,8 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
         rng=rng,
         n_candidates=request.n_candidates or DEFAULT_CANDIDATES,
         n_events=model.n_events,
+        model_worse_than_base=model.source == "user"
+        and ((model.meta.get("metrics") or {}).get("ope") or {}).get("verdict") == "model_worse",
     )
     chosen = decision.candidates[decision.chosen]
     by_slot: dict[str, list[str]] = {}
@@ -245,6 +247,7 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
             "posterior_sd": round(float(decision.sd[decision.chosen]), 4),
             "evidence_events": decision.n_evidence,
             "exploration_scale": round(decision.exploration_scale, 4),
+            "served": decision.served,
             "apprentice": decision.apprentice,
             "apprentice_reason": decision.apprentice_reason,
             "base_advantage": {

@@ -116,6 +116,7 @@ class Decision:
     apprentice: bool = False
     apprentice_reason: str | None = None
     base_advantage: tuple[float, float] = (0.0, 0.0)  # (mean, sd) of model's best minus the base
+    served: str = "model"  # "base": the chosen prompt is the base prompt
 
 
 def _top_k(slot_indices: Sequence[int], scores: np.ndarray, k: int) -> np.ndarray:
@@ -186,6 +187,7 @@ def decide(
     rng: np.random.Generator,
     n_candidates: int = 128,
     n_events: int = 0,
+    model_worse_than_base: bool = False,
 ) -> Decision:
     """Choose a prompt for one request.
 
@@ -200,6 +202,9 @@ def decide(
     n_events : int
         The designer's own events the stored model was trained on (0 for the population's or
         the template's); with the evidence, they set how widely Thompson sampling explores.
+    model_worse_than_base : bool
+        The off-policy evaluation of the logged decisions found the model's choices worse than
+        the base prompt (:mod:`designer_ml.reward.ope`): apprentice mode whatever the posterior says.
     """
     allowed = allowed_phrases(family)
     template_texts = vocab.template_phrases(style, family)
@@ -255,7 +260,12 @@ def decide(
         gap_mean, gap_sd = 0.0, 0.0
     apprentice = ref is not None and best != ref and gap_mean - APPRENTICE_Z * gap_sd <= 0.0
     reason = None
-    if apprentice:
+    if ref is not None and best != ref and model_worse_than_base:
+        apprentice = True
+        reason = (
+            "off-policy evaluation of the logged decisions: the model's choices were liked less than the base prompt"
+        )
+    elif apprentice:
         reason = (
             f"the model's best prompt is not yet better than the base prompt by {APPRENTICE_Z:g} sd "
             f"(+{gap_mean:.3f} P(like), sd {gap_sd:.3f})"
@@ -301,4 +311,5 @@ def decide(
         apprentice=apprentice,
         apprentice_reason=reason,
         base_advantage=(gap_mean, gap_sd),
+        served="base" if ref is not None and candidates[chosen] == candidates[ref] else "model",
     )

@@ -42,7 +42,7 @@ from designer_ml.observability import logger
 from designer_ml.onnx_models import check_parity
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
-from designer_ml.reward import store
+from designer_ml.reward import ope, store
 from designer_ml.reward.belief import NumpyScorer, Scorer
 from designer_ml.reward.context import match_profile
 from designer_ml.reward.events import decode_entry, now_ms, pending_of, read_feedback, state_key
@@ -91,6 +91,10 @@ class Events:
     signatures: list[str]
     fingerprint: str
     seen: dict[str, int] = field(default_factory=dict)  # event key -> updated_at of each event
+    # Logged decisions (None where the client sent none): the chosen prompt's probability and
+    # whether it was the base prompt or the model's choice.
+    propensity: list[float | None] = field(default_factory=list)
+    served: list[str | None] = field(default_factory=list)
 
 
 def _style_probs(
@@ -159,6 +163,8 @@ def load_events(
         signatures=[str(e.get("signature")) for e in items],
         fingerprint=fingerprint,
         seen={str(e["event_key"]): int(e.get("updated_at") or 0) for e in items},
+        propensity=[float(e["propensity"]) if e.get("propensity") is not None else None for e in items],
+        served=[str(e["served"]) if e.get("served") else None for e in items],
     )
 
 
@@ -534,6 +540,7 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
     final = M.fit(prior[0], prior[1], events.X, events.y, events.weights)
     metrics["train"] = M.holdout_metrics(M.predictive(final.mean, events.X), events.y, events.weights)
     metrics["n_events"] = int(len(events.y))
+    metrics["ope"] = ope.evaluate(events.y, events.propensity, events.served)
     now = datetime.now(UTC).isoformat()
     if worse:
         storage.set_attributes(
