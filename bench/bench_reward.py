@@ -671,7 +671,7 @@ def measure(
 
     specs = _load_specs()
     store = store if store is not None else {"runs": {}}
-    stamp = commit()
+    stamp = os.environ.get("BENCH_COMMIT") or commit()  # a run from an exported snapshot names its commit
     for world in worlds:
         for k in ks:
             key = run_key(world, k, n_designers, rounds, retrain_every)
