@@ -775,3 +775,20 @@ def test_ope_snips_estimates_and_verdicts() -> None:
     assert result["base"]["value"] == 0.75 and result["model"]["value"] == 0.25
     assert result["verdict"] == "model_worse"
     assert few["verdict"] is None and unlogged["logged"] == 0 and unlogged["verdict"] is None
+
+
+def test_several_images_of_one_prompt_narrow_exploration_as_one_decision(svc: Any) -> None:
+    # Given a designer who liked or disliked 4 images of each of 3 prompts (12 events)
+    for g in range(3):
+        for j in range(4):
+            body = feedback("k4", g, "like" if j % 2 else "dislike", prompt_with("full body"))
+            body["asset_id"] = f"asset-{g}-{j}"
+            assert svc.submit(body)[0] == 202
+    # When they ask, with the events pending and then trained into their model
+    _, pending = svc.optimize({"user_id": "k4", "vlt_spec": SPEC, "seed": 1})
+    svc.drain()
+    _, trained = svc.optimize({"user_id": "k4", "vlt_spec": SPEC, "seed": 1})
+    # Then exploration narrowed as for 3 decisions, not 12
+    expected = round(policy.exploration_scale(3), 4)
+    assert pending["metadata"]["exploration_scale"] == trained["metadata"]["exploration_scale"] == expected
+    assert svc.model("k4")[1]["n_events"] == 12

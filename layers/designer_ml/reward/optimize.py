@@ -78,8 +78,9 @@ def _stored_state(storage: Any, user_id: str) -> tuple[dict[str, Any], list[Any]
 
 def _evidence(
     model: store.ServingModel, pending: Any, history: Sequence[Any] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Rows, rewards and weights of the events the serving model has not seen (newest last).
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, int]:
+    """Rows, rewards and weights of the events the serving model has not seen (newest last),
+    and how many decisions (distinct generations, or prompts for history items) they hold.
 
     Pending events newer than the model come first; ``feedback_history`` items count unless
     the same event (by signature) is already in the model or the pending list. Evidence rows
@@ -89,6 +90,7 @@ def _evidence(
     rows: list[np.ndarray] = []
     ys: list[float] = []
     ws: list[float] = []
+    decisions: set[str] = set()
     known = Counter(model.signatures)
     latest: dict[str, Mapping[str, Any]] = {}
     for raw in pending if isinstance(pending, list) else []:
@@ -108,6 +110,7 @@ def _evidence(
             ys.append(y)
             ws.append(w)
             known[str(entry.get("g"))] += 1
+            decisions.add("g:" + str(entry["k"]).split("#", 1)[0])  # '#' is escaped inside ids
     for item in history or []:
         if item.feedback_type is None:
             continue
@@ -121,10 +124,11 @@ def _evidence(
         rows.append(store.row_of(phrases, tokens))
         ys.append(y)
         ws.append(w)
+        decisions.add("p:" + str(item.prompt_used))
     if not rows:
-        return None
+        return None, 0
     rows, ys, ws = rows[-MAX_EVIDENCE:], ys[-MAX_EVIDENCE:], ws[-MAX_EVIDENCE:]
-    return np.vstack(rows), np.asarray(ys), np.asarray(ws)
+    return (np.vstack(rows), np.asarray(ys), np.asarray(ws)), len(decisions)
 
 
 def _extra_segments(base_prompt: str | None, description: str) -> list[str]:
@@ -188,7 +192,7 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
     item, pending = _stored_state(storage, request.user_id)
     mode = style_mode(storage, request.user_id, raw, parsed, request.style_profile, item)
     model = store.serving_model(storage, item)
-    evidence = _evidence(model, pending, request.feedback_history)
+    evidence, new_decisions = _evidence(model, pending, request.feedback_history)
 
     family = vocab.garment_family(parsed)
     style = vocab.style_of(list(parsed.values("style.overall")) + list(parsed.values("style.mood"))) or vocab.style_of(
@@ -209,7 +213,7 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
         explore=request.explore,
         rng=rng,
         n_candidates=request.n_candidates or DEFAULT_CANDIDATES,
-        n_events=model.n_events,
+        n_decisions=model.n_decisions + new_decisions,
         model_worse_than_base=model.source == "user"
         and ((model.meta.get("metrics") or {}).get("ope") or {}).get("verdict") == "model_worse",
     )

@@ -169,9 +169,13 @@ def generate_candidates(
     return list(seen)[: max(1, n)]
 
 
-def exploration_scale(n_events: int) -> float:
-    """The Thompson draw's spread factor for a designer with ``n_events`` feedback events."""
-    return max(EXPLORATION_FLOOR, EXPLORATION_SCALE / (1.0 + max(0, n_events) / EXPLORATION_DECAY_EVENTS))
+def exploration_scale(n_decisions: int) -> float:
+    """The Thompson draw's spread factor for a designer who gave feedback on ``n_decisions``
+    prompts (a prompt's several images are one decision: their likes already narrow the
+    posterior; counting them again here made k = 4 images per prompt stop exploring four
+    times sooner, bench_reward's world 0: 0.84 of the best fixed prompt against 0.93 for the
+    per-designer yardstick, whose schedule counts rounds)."""
+    return max(EXPLORATION_FLOOR, EXPLORATION_SCALE / (1.0 + max(0, n_decisions) / EXPLORATION_DECAY_EVENTS))
 
 
 def decide(
@@ -186,7 +190,7 @@ def decide(
     explore: bool = True,
     rng: np.random.Generator,
     n_candidates: int = 128,
-    n_events: int = 0,
+    n_decisions: int = 0,
     model_worse_than_base: bool = False,
 ) -> Decision:
     """Choose a prompt for one request.
@@ -199,9 +203,10 @@ def decide(
         The request's row without phrases (``features.context_row``).
     evidence : (X (n, D), y (n,), weights (n,)), optional
         Events the stored model has not seen.
-    n_events : int
-        The designer's own events the stored model was trained on (0 for the population's or
-        the template's); with the evidence, they set how widely Thompson sampling explores.
+    n_decisions : int
+        The prompts the designer gave feedback on, those of the stored model (0 for the
+        population's or the template's) and of the evidence: they set how widely Thompson
+        sampling explores.
     model_worse_than_base : bool
         The off-policy evaluation of the logged decisions found the model's choices worse than
         the base prompt (:mod:`designer_ml.reward.ope`): apprentice mode whatever the posterior says.
@@ -230,7 +235,7 @@ def decide(
     if coverage_bonus is not None:
         bonus += coverage_bonus
 
-    scale = exploration_scale(n_events + belief.n_evidence)
+    scale = exploration_scale(n_decisions)
     u_draw = belief.sample_u(scale * rng.standard_normal(r)) if explore else None
     firsts = []
     if u_draw is not None:

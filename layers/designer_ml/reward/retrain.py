@@ -95,6 +95,7 @@ class Events:
     # whether it was the base prompt or the model's choice.
     propensity: list[float | None] = field(default_factory=list)
     served: list[str | None] = field(default_factory=list)
+    n_decisions: int = 0  # distinct generations (prompts) among the events
 
 
 def _style_probs(
@@ -165,6 +166,7 @@ def load_events(
         seen={str(e["event_key"]): int(e.get("updated_at") or 0) for e in items},
         propensity=[float(e["propensity"]) if e.get("propensity") is not None else None for e in items],
         served=[str(e["served"]) if e.get("served") else None for e in items],
+        n_decisions=len({str(e.get("generation_id") or e["event_key"]) for e in items}),
     )
 
 
@@ -593,6 +595,7 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
             "user_id": user_id,
             "version": version,
             "n_events": int(len(events.y)),
+            "n_decisions": events.n_decisions,
             "trained_through": trained_through_new,
             "fingerprint": events.fingerprint,
             "signatures": events.signatures,

@@ -94,6 +94,7 @@ class ServingModel:
     population_version: int | None = None
     trained_through: int = 0
     n_events: int = 0  # the designer's own events the model was trained on
+    n_decisions: int = 0  # the distinct generations (prompts) among them
     signatures: Counter[str] = field(default_factory=Counter)
     meta: Mapping[str, Any] = field(default_factory=dict)
 
@@ -178,6 +179,8 @@ def serving_model(storage: Any, item: Mapping[str, Any] | None) -> ServingModel:
             population_version=_int(meta.get("population_version")),
             trained_through=int(meta.get("trained_through") or 0),
             n_events=int(meta.get("n_events") or 0),
+            # Models published before decisions were counted: one event, one decision.
+            n_decisions=int(meta.get("n_decisions") or meta.get("n_events") or 0),
             signatures=Counter(meta.get("signatures") or []),
             meta=meta,
         )
