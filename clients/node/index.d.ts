@@ -141,8 +141,8 @@ export interface ImageValidation {
  */
 export interface LoggedDecision {
   /** Limits: maximum 1, exclusiveMinimum 0. */
-  chosen_probability: number;
-  served: "base" | "model";
+  chosen_probability?: number | null;
+  served?: "base" | "model" | null;
 }
 
 export interface OptimizeMetadata {

@@ -350,8 +350,10 @@ class LoggedDecision(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    chosen_probability: float = Field(gt=0.0, le=1.0)
-    served: Literal["base", "model"]
+    # Optional, as in OptimizeMetadata, so that `decision: answer.metadata` type-checks; an
+    # event is logged for off-policy evaluation only when both are there.
+    chosen_probability: float | None = Field(default=None, gt=0.0, le=1.0)
+    served: Literal["base", "model"] | None = None
 
 
 class FeedbackRequest(BaseModel):

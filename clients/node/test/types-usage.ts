@@ -17,6 +17,18 @@ export async function usage(): Promise<void> {
       void [status, requestId, retryable];
     }
   }
+  // The optimize answer's metadata goes back with the feedback, as is, for off-policy evaluation.
+  const spec = { garment_type: 'dress' };
+  const answer = await client.optimizePrompt({ user_id: 'user_123', vlt_spec: spec });
+  await client.submitFeedback({
+    user_id: 'user_123',
+    generation_id: 'g1',
+    asset_id: 'a1',
+    feedback_type: 'like',
+    prompt_used: answer.prompt,
+    vlt_spec: spec,
+    decision: answer.metadata,
+  });
   const names: string[] = ROUTES.map((r) => r.name);
   void [version, names];
 

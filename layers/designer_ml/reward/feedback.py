@@ -60,9 +60,10 @@ def _event_item(request: FeedbackRequest, key: str, ts: int) -> dict[str, Any]:
     }
     if request.quality_score is not None:
         item["quality_score"] = float(request.quality_score)
-    if request.decision is not None:
-        item["propensity"] = float(request.decision.chosen_probability)
-        item["served"] = request.decision.served
+    decision = request.decision
+    if decision is not None and decision.chosen_probability is not None and decision.served is not None:
+        item["propensity"] = float(decision.chosen_probability)
+        item["served"] = decision.served
     if request.prompt_used is not None:
         item["prompt_used"] = request.prompt_used
     if raw_spec is not None:
