@@ -388,6 +388,10 @@ class _ApiHandler(BaseHTTPRequestHandler):
         status = 500
         try:
             status = self._serve(request_id)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away before the answer was written: nothing to answer.
+            self.close_connection = True
+            status = 499
         except Exception:
             logger.exception("local server failed on %s %s", self.command, self.path)
             status = self._send_error(502, "internal_error", "Internal server error", request_id)

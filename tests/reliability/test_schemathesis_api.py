@@ -178,6 +178,9 @@ def test_the_examples_and_coverage_phases_get_no_5xx_and_documented_answers(
         CLI_CHECKS,
         "--seed",
         "1",
+        # A profile of a few hundred generated records takes seconds on a loaded CI machine.
+        "--request-timeout",
+        "60",
     ]
 
     # When it runs over every operation
