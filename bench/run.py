@@ -98,6 +98,9 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
 
 def write_readme(results_dir: Path, readme: Path) -> None:
     results = [json.loads(p.read_text()) for p in sorted(results_dir.glob("*.json"))]
+    # Only the runner's own results (named, stamped): bench_reward's targeted runs keep their
+    # per-world store beside them (reward_worlds.json) with tables of its own.
+    results = [r for r in results if "name" in r]
     text = readme.read_text() if readme.exists() else "# Benchmarks\n\n"
     generated = render_markdown(results)
     if BEGIN in text and END in text:
