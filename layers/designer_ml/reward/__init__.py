@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from designer_ml.vlt import ParsedRecord
+
 __all__ = ["RewardScorer", "load_reward_scorer"]
 
 
@@ -41,13 +43,26 @@ class RewardScorer:
         Each record is scored as the designer's typical prompt (the average phrase mix of
         their feedback) for that spec, so that only the spec attributes tell records apart.
         """
+        from designer_ml.vlt import parse_record
+
+        return self.score_records([parse_record(v) for v in vlts])
+
+    def score_records(self, records: Sequence[ParsedRecord]) -> np.ndarray:
+        """:meth:`score_vlts` of records already parsed (``designer_ml.vlt.parse_record``).
+
+        The selection parses its images once for the kernel and scores those same records:
+        parsing 200 VLT records a second time was a quarter of a select's CPU.
+        """
         import numpy as np
 
         from designer_ml.reward import features as F
 
-        if not vlts:
+        if not records:
             return np.zeros(0)
-        X = np.vstack([F.context_row(F.spec_tokens_of(v)) for v in vlts])
+        # The rows of F.context_row (intercept, spec block, no style mode), built in one array.
+        X = np.zeros((len(records), F.D))
+        X[:, F.INTERCEPT] = 1.0
+        X[:, F.SPEC_START : F.STYLE_START] = [F.spec_vector(F.spec_tokens(r)) for r in records]
         X[:, F.PHRASE_START : F.SPEC_START] = self._typical
         mean, _ = self._scorer.project(X)
         return np.clip(mean, 0.0, 1.0)

@@ -64,11 +64,16 @@ def _parse(request: SelectRequest, raw: list[dict[str, Any]]) -> list[ParsedReco
 
 
 def _reward_scores(
-    storage: Any, user_id: str, item: Mapping[str, Any] | None, vlts: list[dict[str, Any]], warnings: list[str]
+    storage: Any,
+    user_id: str,
+    item: Mapping[str, Any] | None,
+    vlts: list[dict[str, Any]],
+    parsed: list[ParsedRecord],
+    warnings: list[str],
 ) -> np.ndarray | None:
     """The designer's learned reward of each image (N,) in [0, 1], or None without a model.
 
-    ``item``: the designer's profile item, as read for this request.
+    ``item``: the designer's profile item, as read for this request; ``parsed``: ``vlts`` parsed.
     """
     from designer_ml.reward import load_reward_scorer
 
@@ -76,7 +81,11 @@ def _reward_scores(
         scorer = load_reward_scorer(storage, user_id, item or {})
         if scorer is None:
             return None
-        scores = np.asarray(scorer.score_vlts(vlts), dtype=np.float64).reshape(-1)
+        # The records parsed for the kernel are scored as they are (the scorer would parse every
+        # VLT again); a scorer that only takes raw VLTs gets those.
+        score_records = getattr(scorer, "score_records", None)
+        scores = score_records(parsed) if score_records is not None else scorer.score_vlts(vlts)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     except Exception:
         # The reward only refines quality; a selection without it beats no selection.
         logger.exception("reward model unavailable for selection", extra={"user_id": user_id})
@@ -164,7 +173,7 @@ def select_diverse(
             sent["vlt"] if isinstance(sent.get("vlt"), dict) else image.vlt.raw()
             for sent, image in zip(raw, request.images, strict=True)
         ]
-        rewards = _reward_scores(storage, request.user_id, item, vlts, warnings)
+        rewards = _reward_scores(storage, request.user_id, item, vlts, parsed, warnings)
     embeddings = embedding_matrix(request.images)
     kernel = build_kernel(
         parsed, quality_of(request, rewards), request.diversity_weight, request.quality_weight, embeddings=embeddings
