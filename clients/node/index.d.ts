@@ -76,15 +76,15 @@ export interface FeedbackRequest {
    */
   user_id: string;
   /**
-   * Record or image id (a number is taken as its string)
+   * Record or image id (an integer is taken as its string)
    * Limits: minLength 1, maxLength 256.
    */
-  generation_id: string;
+  generation_id: string | number;
   /**
-   * Record or image id (a number is taken as its string)
+   * Record or image id (an integer is taken as its string)
    * Limits: minLength 1, maxLength 256.
    */
-  asset_id: string;
+  asset_id: string | number;
   feedback_type: "like" | "dislike" | "outlier";
   /** Limits: maxLength 4000. */
   prompt_used?: string | null;
@@ -108,10 +108,10 @@ export interface Health {
 
 export interface ImageIn {
   /**
-   * Record or image id (a number is taken as its string)
+   * Record or image id (an integer is taken as its string)
    * Limits: minLength 1, maxLength 256.
    */
-  id: string;
+  id: string | number;
   vlt: VLTRecord;
   /** Limits: maxLength 2048. */
   url?: string | null;
@@ -196,10 +196,10 @@ export interface PhraseWeight {
 /** A portfolio record: like a VLT record, but its id is required (assignments are keyed by it). */
 export interface PortfolioRecord {
   /**
-   * Record or image id (a number is taken as its string)
+   * Record or image id (an integer is taken as its string)
    * Limits: minLength 1, maxLength 256.
    */
-  id: string;
+  id: string | number;
   /** Limits: maxLength 200. */
   garment_type?: string | Array<string> | null;
   attributes?: { [key: string]: unknown } | null;
@@ -336,8 +336,11 @@ export interface UserExport {
  * groups and keys are kept and become features.
  */
 export interface VLTRecord {
-  /** Limits: minLength 1, maxLength 256. */
-  id?: string | null;
+  /**
+   * Record or image id (an integer is taken as its string)
+   * Limits: minLength 1, maxLength 256.
+   */
+  id?: string | number | null;
   /** Limits: maxLength 200. */
   garment_type?: string | Array<string> | null;
   attributes?: { [key: string]: unknown } | null;
@@ -347,8 +350,11 @@ export interface VLTRecord {
 }
 
 export interface ValidateRequest {
-  /** Limits: minLength 1, maxLength 256. */
-  generation_id?: string | null;
+  /**
+   * Record or image id (an integer is taken as its string)
+   * Limits: minLength 1, maxLength 256.
+   */
+  generation_id?: string | number | null;
   /** Limits: minItems 1, maxItems 200. */
   images: Array<ImageIn>;
   target_vlt: VLTRecord;
