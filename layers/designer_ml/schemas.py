@@ -373,7 +373,7 @@ class LoggedDecision(BaseModel):
 
     # Optional, as in OptimizeMetadata, so that `decision: answer.metadata` type-checks; an
     # event is logged for off-policy evaluation only when both are there.
-    chosen_probability: float | None = Field(default=None, gt=0.0, le=1.0)
+    chosen_probability: Annotated[float | None, Number] = Field(default=None, gt=0.0, le=1.0)
     served: Literal["base", "model"] | None = None
 
 

@@ -298,6 +298,13 @@ def _cases() -> list[Case]:
             ("decision.served",),
             body=_with(FEEDBACK, decision={"chosen_probability": 0.5, "served": "someone"}),
         ),
+        Case(
+            "decision probability true",
+            FEEDBACK,
+            (422,),
+            ("decision.chosen_probability",),
+            body=_with(FEEDBACK, decision={"chosen_probability": True, "served": "model"}),
+        ),
         Case("decision a list", FEEDBACK, (422,), ("decision",), body=_with(FEEDBACK, decision=[0.5])),
         Case("quality_score true", FEEDBACK, (422,), ("quality_score",), body=_with(FEEDBACK, quality_score=True)),
         Case("explore as text", OPTIMIZE, (422,), ("explore",), body=_with(OPTIMIZE, explore="true")),
