@@ -121,6 +121,26 @@ def _load(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {k: deserialize(v) for k, v in mapping.items()}
 
 
+def projection(paths: Sequence[str], keys: Sequence[str] = ()) -> dict[str, Any]:
+    """``ProjectionExpression`` and ``ExpressionAttributeNames`` reading only ``paths`` (dotted
+    attribute paths, e.g. ``reward_model.key``) and the key attributes ``keys``.
+
+    Every name is a placeholder: ``key``, ``schema`` and ``document`` are reserved words.
+    """
+    names: dict[str, str] = {}
+    expressions = []
+    for path in dict.fromkeys([*keys, *paths]):
+        parts = []
+        for part in path.split("."):
+            placeholder = names.setdefault(part, f"#p{len(names)}")
+            parts.append(placeholder)
+        expressions.append(".".join(parts))
+    return {
+        "ProjectionExpression": ", ".join(expressions),
+        "ExpressionAttributeNames": {placeholder: name for name, placeholder in names.items()},
+    }
+
+
 class Table:
     """One DynamoDB table with the resource layer's call shapes, on the low-level client.
 
@@ -253,22 +273,36 @@ class Storage:
         return self.table(self.settings.feedback_table)
 
     # -- DynamoDB ------------------------------------------------------------------------------
-    def get_item(self, table: Any, key: Mapping[str, Any], consistent: bool = True) -> dict[str, Any] | None:
+    def get_item(
+        self,
+        table: Any,
+        key: Mapping[str, Any],
+        consistent: bool = True,
+        attributes: Sequence[str] | None = None,
+    ) -> dict[str, Any] | None:
+        """The item, or None. ``attributes``: read only these (dotted) paths, as :func:`projection`
+        (an item holding none of them reads as empty)."""
+        extra = projection(attributes) if attributes else {}
         try:
-            item = table.get_item(Key=dict(key), ConsistentRead=consistent).get("Item")
+            item = table.get_item(Key=dict(key), ConsistentRead=consistent, **extra).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable("read", table.name, exc) from exc
         return item
 
     def get_items(
-        self, requests: Sequence[tuple[Any, Mapping[str, Any]]], consistent: bool = True
+        self,
+        requests: Sequence[tuple[Any, Mapping[str, Any]]],
+        consistent: bool = True,
+        attributes: Mapping[str, Sequence[str]] | None = None,
     ) -> list[dict[str, Any] | None]:
         """Several items, of one or more tables, in one BatchGetItem round trip.
 
         ``requests``: (table, key) pairs, at most 100 distinct keys. Returns the items in the
         order asked (None where there is no item). Keys DynamoDB leaves unprocessed (throttling,
-        the 16 MB answer limit) are asked again, then one by one.
+        the 16 MB answer limit) are asked again, then one by one. ``attributes``: per table name,
+        read only these paths of its items (and their keys), as :func:`get_item`.
         """
+        attributes = attributes or {}
         asked: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any] | None] = {}
         by_table: dict[str, list[dict[str, Any]]] = {}
         tables = {table.name: table for table, _ in requests}
@@ -280,7 +314,12 @@ class Storage:
         if len(asked) > 100:
             raise ValueError(f"get_items: {len(asked)} keys, BatchGetItem takes at most 100")
         pending = {
-            name: {"Keys": [_dump(k) for k in keys], "ConsistentRead": consistent} for name, keys in by_table.items()
+            name: {
+                "Keys": [_dump(k) for k in keys],
+                "ConsistentRead": consistent,
+                **(projection(attributes[name], list(keys[0])) if attributes.get(name) else {}),
+            }
+            for name, keys in by_table.items()
         }
         for attempt in range(3):
             try:
@@ -299,7 +338,9 @@ class Storage:
         for name, request in pending.items():
             for raw_key in request.get("Keys", []):
                 key = _load(raw_key)
-                asked[(name, tuple(sorted(key.items())))] = self.get_item(tables[name], key, consistent)
+                asked[(name, tuple(sorted(key.items())))] = self.get_item(
+                    tables[name], key, consistent, attributes.get(name)
+                )
         return [asked[(table.name, tuple(sorted(key.items())))] for table, key in requests]
 
     def put_item(self, table: Any, item: Mapping[str, Any], only_if_absent: str | None = None) -> bool:

@@ -133,6 +133,28 @@ def test_keys_left_unprocessed_by_batch_get_are_read_again(storage):
     assert [g["version"] for g in got] == [1, 2]
 
 
+def test_reads_can_ask_for_some_paths_of_an_item_only(storage):
+    # Given a profile item with a nested pointer (reserved words among its names) and the
+    # designer's feedback state item
+    pointer = {"key": "m/1.onnx", "schema": "s1", "metrics": {"brier": 0.2}, "likes_most": ["red"]}
+    storage.put_item(storage.profiles, {"user_id": "u1", "reward_model": pointer, "document": "{}", "big": "x" * 100})
+    storage.put_item(storage.feedback, {"user_id": "u1", "event_key": "state", "pending_feedback": [1]})
+    paths = ("reward_model.key", "reward_model.schema", "document", "absent.path")
+    # When the profile is read for some paths, alone and together with the state item
+    alone = storage.get_item(storage.profiles, {"user_id": "u1"}, attributes=paths)
+    together = storage.get_items(
+        [(storage.profiles, {"user_id": "u1"}), (storage.feedback, {"user_id": "u1", "event_key": "state"})],
+        attributes={storage.profiles.name: paths},
+    )
+    nothing = storage.get_item(storage.profiles, {"user_id": "u1"}, attributes=("absent",))
+    # Then only those paths come back (the batch also keeps the key it matches answers by),
+    # the other table's item whole; an item holding none of them reads as holding nothing
+    assert alone == {"reward_model": {"key": "m/1.onnx", "schema": "s1"}, "document": "{}"}
+    assert together[0] == {**alone, "user_id": "u1"}
+    assert together[1] == {"user_id": "u1", "event_key": "state", "pending_feedback": [1]}
+    assert not nothing and storage.get_item(storage.profiles, {"user_id": "u9"}, attributes=paths) is None
+
+
 def test_item_values_come_back_as_plain_python(storage):
     # Given an item holding every kind of value the stages store, and numbers at DynamoDB's edges
     values = {

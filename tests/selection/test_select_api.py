@@ -193,9 +193,12 @@ def test_the_profile_item_is_read_once_for_the_reward_model_and_the_gaps(
 ) -> None:
     # Given a profile, and a reward loader that reads the profile item itself (as the real one does)
     import designer_ml.reward as reward
+    from designer_ml.selection import service
     from designer_ml.storage import Storage
 
-    profiles.put_item(Item={"user_id": "u3", "version": 2, "document": json.dumps(STYLE_DOCUMENT), "tag": "stored"})
+    profiles.put_item(
+        Item={"user_id": "u3", "version": 2, "document": json.dumps(STYLE_DOCUMENT), "reward_version": 7, "tag": "x"}
+    )
     seen: list[Any] = []
 
     def load_reward_scorer(storage: Any, user_id: str, item: Any = None) -> None:
@@ -203,19 +206,20 @@ def test_the_profile_item_is_read_once_for_the_reward_model_and_the_gaps(
         return None
 
     monkeypatch.setattr(reward, "load_reward_scorer", load_reward_scorer, raising=False)
-    reads: list[dict] = []
+    reads: list[Any] = []
     real_get_item = Storage.get_item
     monkeypatch.setattr(
         Storage,
         "get_item",
-        lambda self, table, key, consistent=True: reads.append(dict(key))
-        or real_get_item(self, table, key, consistent),
+        lambda self, table, key, consistent=True, attributes=None: reads.append((dict(key), attributes))
+        or real_get_item(self, table, key, consistent, attributes),
     )
     # When
     status, answer = select({"images": [mode_image(0, 0), mode_image(1, 0)], "target_count": 1, "user_id": "u3"})
-    # Then DynamoDB was asked once, the reward loader saw the stored item, and the gaps came from it
-    assert status == 200 and reads == [{"user_id": "u3"}]
-    assert seen[0]["tag"] == "stored" and seen[0]["version"] == 2
+    # Then DynamoDB was asked once, for what select uses only; the reward loader saw the stored
+    # item (without what select does not use), and the gaps came from it
+    assert status == 200 and reads == [({"user_id": "u3"}, service.PROFILE_ATTRIBUTES)]
+    assert seen[0]["reward_version"] == 7 and "document" in seen[0] and "tag" not in seen[0]
     assert answer["coverage"]["gaps"] and {g["cluster"] for g in answer["coverage"]["gaps"]} <= {0, 4}
 
 
@@ -234,7 +238,7 @@ def test_an_unreadable_profile_table_still_gives_a_selection_with_a_warning(
     from designer_ml.errors import StorageUnavailable
     from designer_ml.storage import Storage
 
-    def unavailable(self: Any, table: Any, key: Any, consistent: bool = True) -> None:
+    def unavailable(self: Any, table: Any, key: Any, consistent: bool = True, attributes: Any = None) -> None:
         raise StorageUnavailable("profiles: unavailable")
 
     monkeypatch.setattr(Storage, "get_item", unavailable)

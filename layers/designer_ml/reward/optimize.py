@@ -19,7 +19,7 @@ import numpy as np
 
 from designer_ml.errors import StorageUnavailable, Unprocessable
 from designer_ml.observability import logger
-from designer_ml.reward import events, store
+from designer_ml.reward import POINTER_ATTRIBUTES, events, store
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
 from designer_ml.reward import vocabulary as vocab
@@ -61,6 +61,11 @@ _FILLER_WORDS = frozenset(
 )
 
 
+# What optimize reads of the profile item: the reward pointer, the style pointer (the document's
+# clusters when the style bundle is unusable) and the coverage gaps select stored.
+PROFILE_ATTRIBUTES = (*POINTER_ATTRIBUTES, "style_model", "document", "coverage_gaps")
+
+
 def _stored_state(storage: Any, user_id: str) -> tuple[dict[str, Any], list[Any]]:
     """(profile item, pending entries) of the designer, read together; empty when unreadable."""
     if storage is None:
@@ -69,6 +74,7 @@ def _stored_state(storage: Any, user_id: str) -> tuple[dict[str, Any], list[Any]
         item, state = storage.get_items(
             [(storage.profiles, {"user_id": user_id}), (storage.feedback, events.state_key(user_id))],
             consistent=False,
+            attributes={storage.profiles.name: PROFILE_ATTRIBUTES},
         )
     except StorageUnavailable:
         logger.warning("stored state unreadable; optimizing without it", extra={"user_id": user_id})

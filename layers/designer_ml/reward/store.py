@@ -36,6 +36,7 @@ import numpy as np
 from designer_ml import onnx_models
 from designer_ml.errors import ModelIntegrityError, StorageUnavailable
 from designer_ml.observability import logger
+from designer_ml.reward import POINTER_ATTRIBUTES
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
 from designer_ml.reward.belief import NumpyScorer, OnnxScorer, Scorer
@@ -157,7 +158,10 @@ def population_pointer(storage: Any, fresh: bool = False) -> dict[str, Any] | No
     now = time.monotonic()
     if not fresh and now - _POPULATION_POINTER["at"] < POPULATION_POINTER_TTL_S:
         return _POPULATION_POINTER["value"]
-    item = storage.get_item(storage.profiles, {"user_id": POPULATION_ID}, consistent=fresh) or {}
+    item = storage.get_item(
+        storage.profiles, {"user_id": POPULATION_ID}, consistent=fresh, attributes=POINTER_ATTRIBUTES
+    )
+    item = item or {}
     value = item.get("reward_model") if isinstance(item.get("reward_model"), dict) else None
     if value is not None:
         value = {**value, "version": item.get("reward_version")}

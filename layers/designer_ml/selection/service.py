@@ -34,6 +34,7 @@ import numpy as np
 from designer_ml.embedding import embedding_matrix
 from designer_ml.errors import StorageUnavailable, Unprocessable
 from designer_ml.observability import logger
+from designer_ml.reward import POINTER_ATTRIBUTES
 from designer_ml.schemas import Coverage, SelectRequest, SelectResponse
 from designer_ml.selection import coverage
 from designer_ml.selection.dpp import NOVELTY_EPS, Selection, greedy_rounds, sample_rounds
@@ -96,6 +97,11 @@ def _reward_scores(
         warnings.append("the designer's reward model gave unusable scores; quality is quality_score alone")
         return None
     return np.clip(scores, 0.0, 1.0)
+
+
+# What select reads of the profile item: the reward pointer, the style modes (the document's
+# clusters) and the coverage gaps it last stored.
+PROFILE_ATTRIBUTES = (*POINTER_ATTRIBUTES, "document", "coverage_gaps")
 
 
 def _style_document(item: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -162,7 +168,7 @@ def select_diverse(
     profile_read = False
     if request.user_id is not None:
         try:
-            item = storage.get_item(storage.profiles, {"user_id": request.user_id})
+            item = storage.get_item(storage.profiles, {"user_id": request.user_id}, attributes=PROFILE_ATTRIBUTES)
             profile_read = True
         except StorageUnavailable:
             # The profile only refines the selection (reward, gaps); the selection still answers.

@@ -206,7 +206,7 @@ def load_style_bundle(
     """
     try:
         if item is None:
-            item = storage.get_item(storage.profiles, {"user_id": user_id})
+            item = storage.get_item(storage.profiles, {"user_id": user_id}, attributes=("style_model",))
         pointer = (item or {}).get("style_model")
         if not isinstance(pointer, Mapping) or not pointer.get("prefix"):
             return None
