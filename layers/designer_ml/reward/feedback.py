@@ -250,13 +250,15 @@ def model_info(user_id: str, storage: Any) -> RewardModelInfo:
     pointer = item.get("reward_model")
     if not isinstance(pointer, dict) or not item.get("reward_version"):
         raise NotFound(f"no reward model for user {user_id!r}")
+    # Pointers written before reward_summary held these themselves.
+    summary = item.get("reward_summary") if isinstance(item.get("reward_summary"), dict) else pointer
     return RewardModelInfo(
         user_id=user_id,
         version=int(item["reward_version"]),
         n_events=int(pointer.get("n_events") or 0),
-        metrics=pointer.get("metrics") or {},
-        likes_most=pointer.get("likes_most") or [],
-        dislikes_most=pointer.get("dislikes_most") or [],
+        metrics=summary.get("metrics") or {},
+        likes_most=summary.get("likes_most") or [],
+        dislikes_most=summary.get("dislikes_most") or [],
         updated_at=pointer.get("updated_at"),
         trained_through=pointer.get("trained_through"),
         population_version=pointer.get("population_version"),

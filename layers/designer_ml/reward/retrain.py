@@ -615,9 +615,6 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
         "n_events": int(len(events.y)),
         "trained_through": trained_through_new,
         "fingerprint": events.fingerprint,
-        "metrics": metrics,
-        "likes_most": likes,
-        "dislikes_most": dislikes,
         "updated_at": now,
         "population_version": population.version,
     }
@@ -626,6 +623,7 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
         {"user_id": user_id},
         {
             "reward_model": pointer,
+            "reward_summary": {"metrics": metrics, "likes_most": likes, "dislikes_most": dislikes},
             "reward_last_retrain": {
                 "fingerprint": events.fingerprint,
                 "promoted": True,

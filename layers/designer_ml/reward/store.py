@@ -3,10 +3,12 @@
 Profiles table item of a designer (``user_id``), reward attributes only (other stages own the
 rest of the item):
 
-- ``reward_model`` (map): pointer to the serving model: ``version``, ``key`` (ONNX), ``meta_key``
-  (JSON), ``schema``, ``n_events``, ``trained_through``, ``fingerprint``, ``metrics``,
-  ``likes_most``, ``dislikes_most``, ``updated_at``; ``reward_version`` is its counter
-  (conditional writes by retrain).
+- ``reward_model`` (map of scalars): pointer to the serving model: ``version``, ``key`` (ONNX),
+  ``meta_key`` (JSON), ``schema``, ``n_events``, ``trained_through``, ``fingerprint``,
+  ``updated_at``, ``population_version``; ``reward_version`` is its counter (conditional writes
+  by retrain). Serving reads these two attributes only (``POINTER_ATTRIBUTES``).
+- ``reward_summary`` (map): the serving model's ``metrics``, ``likes_most``, ``dislikes_most``,
+  for ``GET .../rlhf/model`` (pointers written before it held them themselves).
 - ``reward_last_retrain`` (map): the last candidate's fingerprint, metrics, whether it was
   promoted and why not.
 
