@@ -421,6 +421,24 @@ def test_retrain_publishes_a_model_that_the_model_endpoint_describes(svc: Any) -
     assert svc.model("u5")[1]["pending_events"] == 2
 
 
+def test_a_pointer_written_before_reward_summary_still_describes_and_serves_its_model(svc: Any) -> None:
+    # Given a designer's model, its pointer rewritten the way retrains wrote it before
+    # reward_summary (metrics and favourite phrases inside the pointer)
+    teach(svc, "u6", 12)
+    svc.drain()
+    item = svc.profile_item("u6")
+    summary = item.pop("reward_summary")
+    assert set(summary) == {"metrics", "likes_most", "dislikes_most"} and "metrics" not in item["reward_model"]
+    item["reward_model"] = {**item["reward_model"], **summary}
+    svc.env.resource("dynamodb").Table(svc.env.environment["PROFILES_TABLE"]).put_item(Item=item)
+    # When it is described and served
+    status, info = svc.model("u6")
+    _, answer = svc.optimize({"user_id": "u6", "vlt_spec": SPEC, "explore": False})
+    # Then the endpoint reads them from the pointer, and optimize serves the designer's model
+    assert status == 200 and info["likes_most"][0]["phrase"] == "dramatic side lighting"
+    assert "train" in info["metrics"] and answer["metadata"]["reward_model_source"] == "user"
+
+
 def test_the_same_message_twice_makes_one_model_version(svc: Any) -> None:
     # Given one queued retrain message
     teach(svc, "u6", 6)
