@@ -330,17 +330,10 @@ def wrong_spec(quick: bool) -> tuple[dict[str, Any], list[list[Any]]]:
 
 
 def _moto_environment(prefix: str = "designer-ml-bench") -> Any:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call
     from local import cloud
+    from local.backend import start_moto
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto()
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "bench",

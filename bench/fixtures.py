@@ -213,19 +213,12 @@ def aws_environment(endpoint: str, scratch: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def backend() -> Iterator[Backend]:
     """A moto server with the template's resources; this process's environment points at it."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
     from local import cloud
+    from local.backend import start_moto
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server, endpoint = start_moto()
     saved = dict(os.environ)
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
         # moto keeps its backends per process, not per server: without a reset, a second
         # backend in one process would see the first one's tables, objects and messages.
         _moto_reset(endpoint)

@@ -588,12 +588,9 @@ class LocalService:
         if self._requested_endpoint:
             self.endpoint = self._requested_endpoint
         else:
-            from moto.server import ThreadedMotoServer
+            from local.backend import start_moto
 
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self._moto.start()
-            moto_host, moto_port = self._moto.get_host_and_port()
-            self.endpoint = f"http://{moto_host}:{moto_port}"
+            self._moto, self.endpoint = start_moto()
             self.embedded_moto = True
         # Handlers' boto3 clients find the backend through the environment, as the tests do.
         self._set_env("AWS_ENDPOINT_URL", self.endpoint)
