@@ -10,7 +10,10 @@ RetrainFunction, as Lambda's event source mapping would). Policies (``POLICIES``
 - ``vw_squarecb``, ``vw_epsilon``: Vowpal Wabbit ``cb_explore_adf`` (``VW_ARGS``), one model
   per designer (VW has no population model), on the same action features (see ``_VW``);
 - ``yardstick``, ``yardstick_greedy``: ``reference_learner``, an idealised per-designer
-  logistic learner (the service's exploration schedule, and greedy);
+  logistic learner (the service's exploration schedule, and greedy), told each prompt's
+  offset (the designer's bias, spec and description weights);
+- ``yardstick_learned``: the same learner not told the offsets: it learns an intercept and a
+  weight per spec token beside the phrase weights (what a per-designer model can know);
 - ``base``: the base prompt the simulated designer asked for (the plain template of the spec's
   style and garment family), unchanged every round;
 - ``random``: a random variation of the style/garment template every round;
@@ -88,6 +91,7 @@ POLICIES = (
     "vw_epsilon",
     "yardstick",
     "yardstick_greedy",
+    "yardstick_learned",
     "base",
     "random",
     "best_fixed",
@@ -99,6 +103,7 @@ POLICY_NAMES = {
     "vw_epsilon": "VW cb_explore_adf epsilon 0.1",
     "yardstick": "yardstick (service's schedule)",
     "yardstick_greedy": "yardstick greedy",
+    "yardstick_learned": "yardstick, offsets learned (service's schedule)",
     "base": "base prompt",
     "random": "random template",
     "best_fixed": "best fixed prompt",
@@ -420,7 +425,12 @@ REFERENCE_LEARNERS = (
 
 
 def reference_learner(
-    designers: list[Designer], rounds: int, temperature: float, anneal: float = 0.0, k: int = 1
+    designers: list[Designer],
+    rounds: int,
+    temperature: float,
+    anneal: float = 0.0,
+    k: int = 1,
+    learn_offsets: bool = False,
 ) -> np.ndarray:
     """P(like) per round (and the oracle's) of an idealised learner, shape (2, n_designers, rounds).
 
@@ -432,8 +442,15 @@ def reference_learner(
     its spread scaled by ``temperature`` (divided by ``1 + t / anneal`` when ``anneal`` is set),
     or under the posterior mean when the temperature is 0 (greedy). Each designer learns alone
     (no population model), whatever the world.
+
+    With ``learn_offsets`` it is not told a prompt's offset (the logit of the empty prompt): it
+    learns an intercept (prior N(0, 1)) and a weight per ``slot=value`` token of the spec (prior
+    variance of an attribute weight plus a phrase weight's: the token stands for the spec's
+    attribute weight and for its description segments) beside the phrase weights. The fair
+    per-designer ceiling of a model that, like ours, sees only prompts, specs and likes.
     """
     from designer_ml.reward import vocabulary as vocab
+    from designer_ml.reward.features import spec_tokens_of
     from designer_ml.reward.policy import _by_slot as best_per_slot  # the service's per-slot choice
     from designer_ml.reward.policy import allowed_phrases
 
@@ -445,8 +462,18 @@ def reference_learner(
         prior_var = designer.phrase_prior_var()
         index, uniforms = designer.schedule(rounds, k)
         rng = np.random.default_rng(100 + d)
-        w, H = np.zeros(P), np.eye(P) / prior_var
-        X, offsets, ys = np.zeros((rounds, P)), np.zeros(rounds), np.zeros(rounds)
+        tokens: dict[str, int] = {}
+        if learn_offsets:
+            for spec in designer.specs:
+                for token in spec_tokens_of(spec):
+                    tokens.setdefault(token, P + 1 + len(tokens))
+        D = P + 1 + len(tokens) if learn_offsets else P
+        prior = np.full(D, prior_var)
+        if learn_offsets:
+            prior[P] = 1.0
+            prior[P + 1 :] = Designer.ATTRIBUTE_SD**2 + prior_var
+        w, H = np.zeros(D), np.diag(1.0 / prior)
+        X, offsets, ys = np.zeros((rounds, D)), np.zeros(rounds), np.zeros(rounds)
         for t in range(rounds):
             info = designer.spec_info(int(index[t]))
             spec = info.spec
@@ -454,19 +481,23 @@ def reference_learner(
             best[d, t] = info.p_best
             scale = temperature / (1.0 + t / anneal) if anneal else temperature
             chol = np.linalg.cholesky(H)
-            draw = w + scale * np.linalg.solve(chol.T, rng.standard_normal(P))
-            pick = [int(i) for i in np.flatnonzero(best_per_slot(draw, allowed)[0])]
+            draw = w + scale * np.linalg.solve(chol.T, rng.standard_normal(D))
+            pick = [int(i) for i in np.flatnonzero(best_per_slot(draw[:P], allowed)[0])]
             p = designer.like_probability(_prompt_of([texts[i] for i in pick], spec), spec)
             got[d, t] = p
-            empty = designer.like_probability(_prompt_of([], spec), spec)
             X[t, pick] = 1.0
-            offsets[t] = np.log(empty / (1.0 - empty))
+            if learn_offsets:
+                X[t, P] = 1.0
+                X[t, [tokens[token] for token in spec_tokens_of(spec)]] = 1.0
+            else:
+                empty = designer.like_probability(_prompt_of([], spec), spec)
+                offsets[t] = np.log(empty / (1.0 - empty))
             ys[t] = float(np.sum(uniforms[t] < p))
             Xt, ot, yt = X[: t + 1], offsets[: t + 1], ys[: t + 1]
             for _ in range(4):
                 pr = 1.0 / (1.0 + np.exp(-(Xt @ w + ot)))
-                H = np.eye(P) / prior_var + Xt.T @ (Xt * (k * pr * (1.0 - pr))[:, None])
-                w = w - np.linalg.solve(H, w / prior_var - Xt.T @ (yt - k * pr))
+                H = np.diag(1.0 / prior) + Xt.T @ (Xt * (k * pr * (1.0 - pr))[:, None])
+                w = w - np.linalg.solve(H, w / prior - Xt.T @ (yt - k * pr))
     return np.stack([got, best])
 
 
@@ -543,9 +574,11 @@ def play(policy: str, designers: list[Designer], rounds: int, retrain_every: int
             for designer, (index, _) in zip(designers, schedules, strict=True)
         ]
     )
-    if policy in ("yardstick", "yardstick_greedy"):
-        temperature, anneal = (0.5, 50.0) if policy == "yardstick" else (0.0, 0.0)
-        got, best = reference_learner(designers, rounds, temperature, anneal, k=k)
+    if policy in ("yardstick", "yardstick_greedy", "yardstick_learned"):
+        temperature, anneal = (0.0, 0.0) if policy == "yardstick_greedy" else (0.5, 50.0)
+        got, best = reference_learner(
+            designers, rounds, temperature, anneal, k=k, learn_offsets=policy == "yardstick_learned"
+        )
         return Played(got, best, base, {}, time.perf_counter() - started)
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; one of {', '.join(POLICIES)}")
