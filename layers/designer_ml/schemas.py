@@ -198,9 +198,10 @@ class VLTRecord(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> VLTRecord:
-        # A declared embedding is checked by its own type: its numbers are not VLT keys.
-        declared = "embedding" in type(self).model_fields
-        data = {k: v for k, v in self.raw().items() if not (declared and k == "embedding")}
+        # What raw() gives, without serialising: a declared embedding is checked by its own
+        # type (its numbers are not VLT keys); one sent to a model without it is an extra key.
+        data = {name: getattr(self, name) for name in type(self).model_fields if name != "embedding"}
+        data.update(self.model_extra or {})
         nodes, all_valid = _walk_record(data)
         if nodes > limits.MAX_VLT_KEYS:
             raise ValueError(f"record has more than {limits.MAX_VLT_KEYS} keys and values")

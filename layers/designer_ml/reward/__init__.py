@@ -68,7 +68,7 @@ class RewardScorer:
         # The rows of F.context_row (intercept, spec block, no style mode), built in one array.
         X = np.zeros((len(records), F.D))
         X[:, F.INTERCEPT] = 1.0
-        X[:, F.SPEC_START : F.STYLE_START] = [F.spec_vector(F.spec_tokens(r)) for r in records]
+        X[:, F.SPEC_START : F.STYLE_START] = F.spec_matrix(F.spec_tokens(r) for r in records)
         X[:, F.PHRASE_START : F.SPEC_START] = self._typical
         mean, _ = self._scorer.project(X)
         return np.clip(mean, 0.0, 1.0)
