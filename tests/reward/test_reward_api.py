@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -421,22 +422,24 @@ def test_retrain_publishes_a_model_that_the_model_endpoint_describes(svc: Any) -
     assert svc.model("u5")[1]["pending_events"] == 2
 
 
-def test_a_pointer_written_before_reward_summary_still_describes_and_serves_its_model(svc: Any) -> None:
-    # Given a designer's model, its pointer rewritten the way retrains wrote it before
-    # reward_summary (metrics and favourite phrases inside the pointer)
+def test_a_model_stored_before_reward_summary_is_still_described_and_served(svc: Any) -> None:
+    # Given a designer's model, its profile item rewritten the way retrains wrote it before
+    # reward_summary: metrics and favourite phrases inside the pointer, the last retrain a map
     teach(svc, "u6", 12)
     svc.drain()
     item = svc.profile_item("u6")
-    summary = item.pop("reward_summary")
+    summary = json.loads(item.pop("reward_summary"), parse_float=Decimal)
     assert set(summary) == {"metrics", "likes_most", "dislikes_most"} and "metrics" not in item["reward_model"]
     item["reward_model"] = {**item["reward_model"], **summary}
+    item["reward_last_retrain"] = json.loads(item["reward_last_retrain"], parse_float=Decimal)
     svc.env.resource("dynamodb").Table(svc.env.environment["PROFILES_TABLE"]).put_item(Item=item)
     # When it is described and served
     status, info = svc.model("u6")
     _, answer = svc.optimize({"user_id": "u6", "vlt_spec": SPEC, "explore": False})
-    # Then the endpoint reads them from the pointer, and optimize serves the designer's model
+    # Then the endpoint reads them from the pointer and the map, and optimize serves the model
     assert status == 200 and info["likes_most"][0]["phrase"] == "dramatic side lighting"
-    assert "train" in info["metrics"] and answer["metadata"]["reward_model_source"] == "user"
+    assert "train" in info["metrics"] and info["last_retrain"]["promoted"] is True
+    assert answer["metadata"]["reward_model_source"] == "user"
 
 
 def test_the_same_message_twice_makes_one_model_version(svc: Any) -> None:

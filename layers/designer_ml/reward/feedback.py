@@ -27,7 +27,7 @@ from typing import Any
 
 from designer_ml.errors import NotFound, StorageUnavailable
 from designer_ml.observability import logger
-from designer_ml.reward import events
+from designer_ml.reward import events, report_of
 from designer_ml.reward import features as F
 from designer_ml.schemas import FeedbackRequest, FeedbackResponse, RewardModelInfo, TrainRequest, TrainResponse
 
@@ -251,7 +251,7 @@ def model_info(user_id: str, storage: Any) -> RewardModelInfo:
     if not isinstance(pointer, dict) or not item.get("reward_version"):
         raise NotFound(f"no reward model for user {user_id!r}")
     # Pointers written before reward_summary held these themselves.
-    summary = item.get("reward_summary") if isinstance(item.get("reward_summary"), dict) else pointer
+    summary = report_of(item.get("reward_summary")) or pointer
     return RewardModelInfo(
         user_id=user_id,
         version=int(item["reward_version"]),
@@ -262,6 +262,6 @@ def model_info(user_id: str, storage: Any) -> RewardModelInfo:
         updated_at=pointer.get("updated_at"),
         trained_through=pointer.get("trained_through"),
         population_version=pointer.get("population_version"),
-        last_retrain=item.get("reward_last_retrain"),
+        last_retrain=report_of(item.get("reward_last_retrain")),
         pending_events=len(events.pending_of(state)),
     )

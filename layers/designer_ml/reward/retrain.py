@@ -42,7 +42,7 @@ from designer_ml.observability import logger
 from designer_ml.onnx_models import check_parity
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
-from designer_ml.reward import ope, store
+from designer_ml.reward import ope, report_of, report_text, store
 from designer_ml.reward.belief import NumpyScorer, Scorer
 from designer_ml.reward.context import match_profile
 from designer_ml.reward.events import decode_entry, now_ms, pending_of, read_feedback, state_key
@@ -523,7 +523,7 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
         # A retrain that published this model may have stopped before trimming.
         _trim_pending(storage, user_id, events.seen, state)
         return RetrainResult(user_id, "unchanged", current_version, "the serving model was trained on these events")
-    last = item.get("reward_last_retrain") if isinstance(item.get("reward_last_retrain"), Mapping) else None
+    last = report_of(item.get("reward_last_retrain"))
     if last and last.get("fingerprint") == events.fingerprint and not last.get("promoted"):
         return RetrainResult(user_id, "refused", current_version, last.get("reason"), last.get("metrics") or {})
 
@@ -549,14 +549,16 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
             storage.profiles,
             {"user_id": user_id},
             {
-                "reward_last_retrain": {
-                    "fingerprint": events.fingerprint,
-                    "promoted": False,
-                    "reason": reason,
-                    "metrics": metrics,
-                    "at": now,
-                    "serving_version": current_version,
-                }
+                "reward_last_retrain": report_text(
+                    {
+                        "fingerprint": events.fingerprint,
+                        "promoted": False,
+                        "reason": reason,
+                        "metrics": metrics,
+                        "at": now,
+                        "serving_version": current_version,
+                    }
+                )
             },
         )
         logger.info("reward candidate refused", extra={"user_id": user_id, "reason": reason})
@@ -623,14 +625,10 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
         {"user_id": user_id},
         {
             "reward_model": pointer,
-            "reward_summary": {"metrics": metrics, "likes_most": likes, "dislikes_most": dislikes},
-            "reward_last_retrain": {
-                "fingerprint": events.fingerprint,
-                "promoted": True,
-                "reason": None,
-                "metrics": metrics,
-                "at": now,
-            },
+            "reward_summary": report_text({"metrics": metrics, "likes_most": likes, "dislikes_most": dislikes}),
+            "reward_last_retrain": report_text(
+                {"fingerprint": events.fingerprint, "promoted": True, "reason": None, "metrics": metrics, "at": now}
+            ),
         },
         current_version,
         version_attribute="reward_version",

@@ -7,10 +7,11 @@ rest of the item):
   ``meta_key`` (JSON), ``schema``, ``n_events``, ``trained_through``, ``fingerprint``,
   ``updated_at``, ``population_version``; ``reward_version`` is its counter (conditional writes
   by retrain). Serving reads these two attributes only (``POINTER_ATTRIBUTES``).
-- ``reward_summary`` (map): the serving model's ``metrics``, ``likes_most``, ``dislikes_most``,
-  for ``GET .../rlhf/model`` (pointers written before it held them themselves).
-- ``reward_last_retrain`` (map): the last candidate's fingerprint, metrics, whether it was
-  promoted and why not.
+- ``reward_summary`` (JSON text, ``report_text``): the serving model's ``metrics``,
+  ``likes_most``, ``dislikes_most``, for ``GET .../rlhf/model`` (pointers written before it held
+  them themselves).
+- ``reward_last_retrain`` (JSON text; a map in items written before): the last candidate's
+  fingerprint, metrics, whether it was promoted and why not.
 
 What feedback changes (the pending evidence and the retrain markers) lives in the designer's
 feedback state item of the feedback table (``events``), so that a like does not rewrite the
