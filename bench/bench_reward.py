@@ -794,7 +794,7 @@ def world_tables(store: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
         summary_rows.append(
-            [e["world"], e["kind"], k]
+            [e["world"], e["kind"], k, e["designers"]]
             + [f"{got[p]['share_late']:.3f} ({got[p]['regret']:.1f})" if p in got else "-" for p in POLICIES]
         )
     if entries:
@@ -803,7 +803,7 @@ def world_tables(store: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "title": "Summary: share of the best fixed prompt over rounds 51-200 (cumulative regret) per world "
                 "and images per prompt k",
-                "columns": ["world", "tastes", "k"] + [POLICY_NAMES[p] for p in POLICIES],
+                "columns": ["world", "tastes", "k", "designers"] + [POLICY_NAMES[p] for p in POLICIES],
                 "rows": summary_rows,
             },
         )
