@@ -115,6 +115,27 @@ def test_a_population_message_is_the_designers_likelihood_widened_by_designer_di
     assert np.all(np.linalg.eigvalsh(precision) >= -1e-9)
 
 
+def _off_diagonal(a: np.ndarray) -> float:
+    return float(np.linalg.norm(a[~np.eye(len(a), dtype=bool)]))
+
+
+def test_the_between_designer_moment_keeps_shared_tastes_and_drops_chance_correlation() -> None:
+    # Given ten designers' deviations over 150 weights: independent tastes, and tastes that are
+    # mostly one of two archetypes (plus a little of the designer's own)
+    rng = np.random.default_rng(3)
+    independent = rng.normal(0.0, 0.1, (10, 150))
+    archetypes = rng.normal(0.0, 0.1, (2, 150))
+    shared = archetypes[np.arange(10) % 2] + rng.normal(0.0, 0.03, (10, 150))
+    # When their second moments are estimated
+    for deviations, kept in ((independent, (0.0, 0.3)), (shared, (0.7, 1.0))):
+        raw = deviations.T @ deviations / len(deviations)
+        shrunk = M._shrunk_second_moment(deviations)
+        # Then the diagonal is the raw one; the chance correlations of independent tastes mostly
+        # go, the archetypes' correlations mostly stay
+        np.testing.assert_allclose(np.diag(shrunk), np.diag(raw))
+        assert kept[0] <= _off_diagonal(shrunk) / _off_diagonal(raw) <= kept[1]
+
+
 def test_onnx_scorer_matches_numpy_and_serves_both_outputs() -> None:
     # Given a fitted posterior exported to ONNX
     rng = np.random.default_rng(3)
