@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from designer_ml.errors import NotFound
+from designer_ml.reward import report_of
 from designer_ml.reward.events import decode_entry, pending_of, split_state
 from designer_ml.storage import Storage
 
@@ -27,6 +28,9 @@ def export_user(storage: Storage, user_id: str) -> dict[str, Any]:
         profile = {k: v for k, v in item.items() if k != "document"}
         if item.get("document"):
             profile["document"] = json.loads(item["document"])
+        for report in ("reward_summary", "reward_last_retrain"):  # JSON text, as the document
+            if report in item:
+                profile[report] = report_of(item[report])
     feedback, feedback_state = split_state(storage.query_user(storage.feedback, user_id))
     if feedback_state is not None:
         pending = [decode_entry(raw) or raw for raw in pending_of(feedback_state)]

@@ -84,6 +84,8 @@ def test_export_gives_everything_and_erasure_leaves_nothing_of_the_designer(
     # Then it holds their profile, records, every feedback event and their model artifacts
     assert status == 200, document
     assert document["profile"]["document"]["user_id"] == ERASED
+    # (the reward reports are stored as JSON text and exported as what they say)
+    assert isinstance(document["profile"]["reward_summary"]["metrics"], dict)
     assert document["records"] and all(f"/{ERASED}/" in key for key in document["records"])
     assert sorted(e["event_key"] for e in document["feedback"]) == ["g#a0", "g#a1", "g#a2"]
     artifacts = document["model_artifacts"]
