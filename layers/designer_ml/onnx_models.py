@@ -38,6 +38,12 @@ def make_session(model_bytes: bytes) -> Any:
         raise ModelIntegrityError(f"not a loadable ONNX model: {exc}") from exc
 
 
+def cached(cache_key: str) -> Any | None:
+    """The session cached for ``cache_key``, or None (nothing is loaded)."""
+    with _LOCK:
+        return _CACHE.get(cache_key)
+
+
 def cached_session(cache_key: str, load_bytes: Any) -> Any:
     """The session for ``cache_key`` (an artifact's versioned S3 key), loading it at most once.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
@@ -238,28 +239,33 @@ class Storage:
     def __init__(self, settings: Settings, session: botocore.session.Session | None = None):
         self.settings = settings
         self._session = session or new_session()
-        self._dynamodb: Any = None
-        self._s3: Any = None
-        self._sqs: Any = None
+        self._clients: dict[str, Any] = {}
+        # Held while a client is created: a request's threads (optimize reads its style and
+        # reward models at once) may ask for the same one; botocore clients are thread-safe once
+        # built, their session is not.
+        self._clients_lock = threading.Lock()
 
     # -- clients (created once, on first use) ----------------------------------------------
+    def _client(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            with self._clients_lock:
+                client = self._clients.get(service)
+                if client is None:
+                    client = self._clients[service] = self._session.create_client(service, config=_CONFIG)
+        return client
+
     @property
     def dynamodb(self) -> Any:
-        if self._dynamodb is None:
-            self._dynamodb = self._session.create_client("dynamodb", config=_CONFIG)
-        return self._dynamodb
+        return self._client("dynamodb")
 
     @property
     def s3(self) -> Any:
-        if self._s3 is None:
-            self._s3 = self._session.create_client("s3", config=_CONFIG)
-        return self._s3
+        return self._client("s3")
 
     @property
     def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = self._session.create_client("sqs", config=_CONFIG)
-        return self._sqs
+        return self._client("sqs")
 
     def table(self, name: str) -> Table:
         return Table(self, name)

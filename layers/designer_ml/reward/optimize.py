@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -196,8 +197,11 @@ def optimize_prompt(request: OptimizeRequest, storage: Any) -> OptimizeResponse:
     seed = request.seed if request.seed is not None else secrets.randbits(32)
     rng = np.random.default_rng(seed)
     item, pending = _stored_state(storage, request.user_id)
-    mode = style_mode(storage, request.user_id, raw, parsed, request.style_profile, item)
-    model = store.serving_model(storage, item)
+    # The reward model is read while the style bundle is (their S3 reads overlap).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-model") as pool:
+        serving = pool.submit(store.serving_model, storage, item)
+        mode = style_mode(storage, request.user_id, raw, parsed, request.style_profile, item)
+        model = serving.result()
     evidence, new_decisions = _evidence(model, pending, request.feedback_history)
 
     family = vocab.garment_family(parsed)

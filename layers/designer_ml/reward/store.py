@@ -30,6 +30,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -130,12 +131,20 @@ def load_pointed_model(storage: Any, pointer: Mapping[str, Any] | None) -> tuple
     if pointer.get("schema") != F.FEATURE_SCHEMA:
         logger.info("reward model of another feature schema ignored", extra={"key": pointer.get("key")})
         return None
+    key = str(pointer["key"])
     try:
-        meta = cached_meta(storage, str(pointer["meta_key"]))
+        session = onnx_models.cached(key)
+        if session is None:
+            # Not loaded yet: the model is read while its metadata is (one round trip, not two).
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-model") as pool:
+                loading = pool.submit(onnx_models.cached_session, key, lambda: storage.get_bytes(key))
+                meta = cached_meta(storage, str(pointer["meta_key"]))
+                session = loading.result()
+        else:
+            meta = cached_meta(storage, str(pointer["meta_key"]))
         if meta is None or meta.get("schema") != F.FEATURE_SCHEMA:
             logger.warning("reward model metadata missing or of another schema", extra={"key": pointer.get("meta_key")})
             return None
-        session = onnx_models.cached_session(str(pointer["key"]), lambda: storage.get_bytes(str(pointer["key"])))
         if session is None:
             logger.warning("reward model pointer names a missing artifact", extra={"key": pointer.get("key")})
             return None

@@ -158,9 +158,6 @@ def _fetch(storage: Storage, key: str) -> Any | None:
 
 def _load(storage: Storage, user_id: str, version: int, prefix: str, artifacts: Collection[str]) -> StyleBundle:
     names = list(dict.fromkeys([MANIFEST, VOCABULARY, *artifacts]))
-    # Storage creates its clients on first use, without a lock: create the S3 one before the
-    # threads share it (botocore clients are thread-safe once built).
-    _ = storage.s3
     # Threads, because the reads wait on the network (the GIL is free meanwhile) and the first
     # ONNX session's onnxruntime import overlaps the other reads.
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="style-bundle") as pool:
