@@ -3,12 +3,19 @@
 Serving code uses only onnxruntime and numpy from here. Training code (profile, retrain) calls
 :func:`check_parity` on held-out rows before an artifact is stored: a model that disagrees with
 the estimator it came from is never stored or served.
+
+A model can carry the JSON documents its readers need with it (:func:`with_documents`, read back
+by :func:`documents`): a serving function's cold start then reads one S3 object per model, not
+the model and then its manifest, vocabulary or metadata (each S3 read is a round trip, and on a
+cold container a new connection; bench/bench_coldstart.py).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +25,8 @@ from designer_ml.errors import ModelIntegrityError
 # Opsets pinned for every export (IsolationForest needs ai.onnx.ml 3).
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 PARITY_TOLERANCE = 1e-4
+# The metadata property that holds a model's documents (a JSON object: file name -> document).
+DOCUMENTS_KEY = "designer_ml.documents"
 
 _CACHE: OrderedDict[str, Any] = OrderedDict()
 _CACHE_SIZE = 64
@@ -36,6 +45,35 @@ def make_session(model_bytes: bytes) -> Any:
         return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         raise ModelIntegrityError(f"not a loadable ONNX model: {exc}") from exc
+
+
+def with_documents(model_bytes: bytes, documents: Mapping[str, Any]) -> bytes:
+    """The model with ``documents`` (JSON-able, by file name) in its metadata, replacing any there.
+
+    Training side only (imports ``onnx``). The graph is untouched: a parity check made on
+    ``model_bytes`` holds for the result.
+    """
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != DOCUMENTS_KEY]
+    del model.metadata_props[:]
+    for key, value in [*kept, (DOCUMENTS_KEY, json.dumps(documents, separators=(",", ":")))]:
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    return model.SerializeToString()
+
+
+def documents(session: Any) -> dict[str, Any]:
+    """The documents a model carries (:func:`with_documents`); {} for a model stored without them."""
+    text = session.get_modelmeta().custom_metadata_map.get(DOCUMENTS_KEY)
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def cached(cache_key: str) -> Any | None:

@@ -310,12 +310,55 @@ def test_a_bundle_reads_only_the_artifacts_its_caller_names_and_the_rest_on_firs
     after_novelty = len(reads)
     ids, _ = bundle.place(records)
 
-    # Then the load read the four objects named and not the style model; the novelty artifacts
-    # needed no further read, and placing records read the style model once, on first use
-    assert loaded == ["manifest.json", "novelty.json", "novelty.onnx", "vocabulary.json"]
-    assert novelty[0] is not None and isinstance(novelty[1], dict) and after_novelty == 4
-    assert [key.rsplit("/", 1)[1] for key in reads[4:]] == [bundles.STYLE_MODEL]
+    # Then the load read one object, the off-style model, which carries the manifest, the
+    # vocabulary and its calibration; those needed no further read, and placing records read the
+    # style model once, on first use
+    assert loaded == ["novelty.onnx"]
+    assert novelty[0] is not None and isinstance(novelty[1], dict) and after_novelty == 1
+    assert [key.rsplit("/", 1)[1] for key in reads[1:]] == [bundles.STYLE_MODEL]
     assert len(ids) == len(records)
+    assert novelty[1] == get_storage().get_json(bundle.key(bundles.NOVELTY_CALIBRATION))
+
+
+def _without_documents(storage: Storage, key: str) -> None:
+    """Store the model at ``key`` as models were stored before they carried their documents."""
+    import onnx
+
+    model = onnx.load_from_string(storage.get_bytes(key))
+    kept = [p for p in model.metadata_props if p.key != onnx_models.DOCUMENTS_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    storage.put_bytes(key, model.SerializeToString())
+
+
+def test_a_bundle_stored_before_models_carried_their_documents_reads_them_as_files(
+    call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stored profile whose models carry no documents (as every bundle before them)
+    records, _ = planted(30)
+    call("POST", CREATE, {"user_id": "u", "vlt_records": records})
+    storage = get_storage()
+    prefix = storage.get_item(storage.profiles, {"user_id": "u"})["style_model"]["prefix"]
+    placed_before, _ = bundles.load_style_bundle(storage, "u").place(records)
+    for name in (bundles.STYLE_MODEL, bundles.NOVELTY_MODEL):
+        _without_documents(storage, prefix + name)
+    bundles.clear_cache()
+    onnx_models.clear_cache()
+    reads = _counting_reads(monkeypatch)
+
+    # When each reader loads it
+    style = bundles.load_style_bundle(storage, "u")
+    style_reads = sorted(key.rsplit("/", 1)[1] for key in reads)
+    bundles.clear_cache()
+    novelty = bundles.load_style_bundle(storage, "u", artifacts=(bundles.NOVELTY_MODEL, bundles.NOVELTY_CALIBRATION))
+
+    # Then the models are read first and the documents as files after them, and the bundle
+    # places records as the new format does
+    assert style_reads == ["manifest.json", "style.onnx", "vocabulary.json"]
+    assert style is not None and novelty is not None
+    assert isinstance(novelty.json(bundles.NOVELTY_CALIBRATION), dict)
+    assert style.place(records)[0].tolist() == placed_before.tolist()
+    assert style.manifest == novelty.manifest == storage.get_json(prefix + bundles.MANIFEST)
 
 
 def test_a_corrupt_style_model_leaves_the_off_style_model_usable(call: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from designer_ml import onnx_models
 from designer_ml.reward import events as E
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
@@ -558,6 +559,54 @@ def test_a_missing_or_corrupt_model_still_answers(svc: Any) -> None:
     assert corrupt[0] == gone[0] == 200
     assert corrupt[1]["metadata"]["reward_model_source"] == "population"
     assert gone[1]["metadata"]["reward_model_source"] == "population"
+
+
+def _s3_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The S3 keys the service reads from now on, in any thread."""
+    from designer_ml.storage import Storage
+
+    reads: list[str] = []
+    real = Storage.get_bytes
+    monkeypatch.setattr(Storage, "get_bytes", lambda self, key: reads.append(key) or real(self, key))
+    return reads
+
+
+def test_a_model_carries_its_serving_metadata_and_an_older_one_reads_its_json(
+    svc: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a designer with a published model
+    teach(svc, "carry", 6)
+    svc.drain()
+    storage = get_storage()
+    pointer = svc.profile_item("carry")["reward_model"]
+    meta = storage.get_json(pointer["meta_key"])
+    store.clear_caches()
+    onnx_models.clear_cache()
+    reads = _s3_reads(monkeypatch)
+
+    # When it is served from a cold process's caches
+    fresh = store.load_pointed_model(storage, pointer)
+
+    # Then one object was read, the model, whose metadata is the JSON's without what only
+    # retraining reads (the sufficient statistics)
+    assert fresh is not None and reads == [pointer["key"]]
+    assert fresh[1] == {k: v for k, v in meta.items() if k != "stats"} and "stats" in meta
+
+    # And a model stored before models carried it (no documents) reads its JSON as before
+    import onnx
+
+    model = onnx.load_from_string(storage.get_bytes(pointer["key"]))
+    kept = [p for p in model.metadata_props if p.key != onnx_models.DOCUMENTS_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    storage.put_bytes(pointer["key"], model.SerializeToString())
+    store.clear_caches()
+    onnx_models.clear_cache()
+    reads.clear()
+    older = store.load_pointed_model(storage, pointer)
+    assert older is not None and reads == [pointer["key"], pointer["meta_key"]]
+    assert older[1] == meta
+    assert svc.optimize({"user_id": "carry", "vlt_spec": SPEC})[1]["metadata"]["reward_model_source"] == "user"
 
 
 def test_coverage_gaps_are_filled(svc: Any) -> None:

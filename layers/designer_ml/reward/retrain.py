@@ -39,7 +39,7 @@ import numpy as np
 
 from designer_ml.errors import ModelIntegrityError, StorageUnavailable, VersionConflict
 from designer_ml.observability import logger
-from designer_ml.onnx_models import check_parity
+from designer_ml.onnx_models import check_parity, with_documents
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
 from designer_ml.reward import ope, report_of, report_text, store
@@ -288,21 +288,19 @@ def update_population(
         onnx_bytes = _export_checked(mean, L, {"kind": "population", "version": version, "schema": F.FEATURE_SCHEMA})
         key = f"{store.POPULATION_PREFIX}/v{version}-{fp[:8]}.onnx"
         meta_key_pop = key.removesuffix(".onnx") + ".json"
-        storage.put_bytes(key, onnx_bytes)
-        storage.put_json(
-            meta_key_pop,
-            {
-                "kind": "population",
-                "schema": F.FEATURE_SCHEMA,
-                "version": version,
-                "agg_precision": M.encode_symmetric(precision),
-                "agg_information": M.encode_array(information),
-                "between": M.encode_symmetric(between),
-                "contributors": contributors,
-                "trained_through": 0,
-                "created_at": datetime.now(UTC).isoformat(),
-            },
-        )
+        meta = {
+            "kind": "population",
+            "schema": F.FEATURE_SCHEMA,
+            "version": version,
+            "agg_precision": M.encode_symmetric(precision),
+            "agg_information": M.encode_array(information),
+            "between": M.encode_symmetric(between),
+            "contributors": contributors,
+            "trained_through": 0,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        storage.put_bytes(key, with_documents(onnx_bytes, {store.SERVING_META: store.serving_meta(meta)}))
+        storage.put_json(meta_key_pop, meta)
         pointer = {
             "key": key,
             "meta_key": meta_key_pop,
@@ -588,27 +586,25 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
     likes, dislikes = _phrase_ranking(final.mean)
     trained_through_new = int(events.updated.max())
     phrase_rows = events.X[:, F.PHRASE_START : F.SPEC_START]
-    storage.put_bytes(key, onnx_bytes)
-    storage.put_json(
-        meta_key,
-        {
-            "kind": "designer",
-            "schema": F.FEATURE_SCHEMA,
-            "user_id": user_id,
-            "version": version,
-            "n_events": int(len(events.y)),
-            "n_decisions": events.n_decisions,
-            "trained_through": trained_through_new,
-            "fingerprint": events.fingerprint,
-            "signatures": events.signatures,
-            "population_version": population.version,
-            "metrics": metrics,
-            "mean": M.encode_array(final.mean),
-            "typical_phrases": M.encode_array(phrase_rows.mean(axis=0)),
-            "stats": {"S": M.encode_symmetric(S[: F.SHARED_D, : F.SHARED_D]), "b": M.encode_array(b[: F.SHARED_D])},
-            "created_at": now,
-        },
-    )
+    meta = {
+        "kind": "designer",
+        "schema": F.FEATURE_SCHEMA,
+        "user_id": user_id,
+        "version": version,
+        "n_events": int(len(events.y)),
+        "n_decisions": events.n_decisions,
+        "trained_through": trained_through_new,
+        "fingerprint": events.fingerprint,
+        "signatures": events.signatures,
+        "population_version": population.version,
+        "metrics": metrics,
+        "mean": M.encode_array(final.mean),
+        "typical_phrases": M.encode_array(phrase_rows.mean(axis=0)),
+        "stats": {"S": M.encode_symmetric(S[: F.SHARED_D, : F.SHARED_D]), "b": M.encode_array(b[: F.SHARED_D])},
+        "created_at": now,
+    }
+    storage.put_bytes(key, with_documents(onnx_bytes, {store.SERVING_META: store.serving_meta(meta)}))
+    storage.put_json(meta_key, meta)
     pointer = {
         "version": version,
         "key": key,

@@ -30,7 +30,6 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -109,19 +108,53 @@ _META_LOCK = threading.Lock()
 _POPULATION_POINTER: dict[str, Any] = {"at": -1e9, "value": None}
 
 
-def cached_meta(storage: Any, meta_key: str) -> dict[str, Any] | None:
+def _recall(key: str) -> dict[str, Any] | None:
     with _META_LOCK:
-        if meta_key in _META_CACHE:
-            _META_CACHE.move_to_end(meta_key)
-            return _META_CACHE[meta_key]
-    meta = storage.get_json(meta_key)
-    if not isinstance(meta, dict):
-        return None
+        if key in _META_CACHE:
+            _META_CACHE.move_to_end(key)
+            return _META_CACHE[key]
+    return None
+
+
+def _remember(key: str, meta: dict[str, Any]) -> dict[str, Any]:
     with _META_LOCK:
-        _META_CACHE[meta_key] = meta
+        _META_CACHE[key] = meta
         while len(_META_CACHE) > 64:
             _META_CACHE.popitem(last=False)
     return meta
+
+
+def cached_meta(storage: Any, meta_key: str) -> dict[str, Any] | None:
+    """A model's JSON metadata at ``meta_key`` (read once per process)."""
+    meta = _recall(meta_key)
+    if meta is None:
+        meta = storage.get_json(meta_key)
+        if not isinstance(meta, dict):
+            return None
+        _remember(meta_key, meta)
+    return meta
+
+
+# The metadata document a reward model carries (``onnx_models.with_documents``): its JSON
+# metadata without what only retraining reads (sufficient statistics, the population's aggregates
+# and contributors: ~97% of a designer's JSON by size), so serving reads one S3 object per model.
+SERVING_META = "meta.json"
+_TRAINING_ONLY = frozenset({"stats", "agg_precision", "agg_information", "between", "contributors"})
+
+
+def serving_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model's metadata holds for serving (the document its ONNX artifact carries)."""
+    return {k: v for k, v in meta.items() if k not in _TRAINING_ONLY}
+
+
+def _serving_meta(storage: Any, key: str, meta_key: str, session: Any) -> dict[str, Any] | None:
+    """The serving metadata of the model at ``key``: carried by its artifact, else (a model stored
+    before artifacts carried it) its JSON at ``meta_key``, one more S3 read. Cached per key."""
+    meta = _recall(key)
+    if meta is not None:
+        return meta
+    carried = onnx_models.documents(session).get(SERVING_META)
+    return _remember(key, carried) if isinstance(carried, dict) else cached_meta(storage, meta_key)
 
 
 def load_pointed_model(storage: Any, pointer: Mapping[str, Any] | None) -> tuple[OnnxScorer, dict[str, Any]] | None:
@@ -133,20 +166,13 @@ def load_pointed_model(storage: Any, pointer: Mapping[str, Any] | None) -> tuple
         return None
     key = str(pointer["key"])
     try:
-        session = onnx_models.cached(key)
-        if session is None:
-            # Not loaded yet: the model is read while its metadata is (one round trip, not two).
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-model") as pool:
-                loading = pool.submit(onnx_models.cached_session, key, lambda: storage.get_bytes(key))
-                meta = cached_meta(storage, str(pointer["meta_key"]))
-                session = loading.result()
-        else:
-            meta = cached_meta(storage, str(pointer["meta_key"]))
-        if meta is None or meta.get("schema") != F.FEATURE_SCHEMA:
-            logger.warning("reward model metadata missing or of another schema", extra={"key": pointer.get("meta_key")})
-            return None
+        session = onnx_models.cached_session(key, lambda: storage.get_bytes(key))
         if session is None:
             logger.warning("reward model pointer names a missing artifact", extra={"key": pointer.get("key")})
+            return None
+        meta = _serving_meta(storage, key, str(pointer["meta_key"]), session)
+        if meta is None or meta.get("schema") != F.FEATURE_SCHEMA:
+            logger.warning("reward model metadata missing or of another schema", extra={"key": pointer.get("meta_key")})
             return None
         scorer = OnnxScorer(session)
         outputs = [o.shape[-1] for o in session.get_outputs()]

@@ -8,9 +8,11 @@ float32 rows (n, n_features) -> ``probabilities`` (n, k), ``score_samples`` (n, 
 image embeddings, the ``embedding`` block whose columns follow the attribute columns). A reader never fails because
 of the bundle: a missing or corrupt artifact makes :func:`load_style_bundle` return None and log.
 
-Loading reads the manifest, the vocabulary and the artifacts the caller names together (one S3
-round trip instead of one per object, a cold start's largest wait after the clients) and builds
-their ONNX sessions as their bytes arrive; an artifact not named is read on first use.
+Loading reads the models the caller names, together, and builds their ONNX sessions as their
+bytes arrive. Each model carries the bundle's manifest and vocabulary (the novelty model its
+calibration too; ``onnx_models.with_documents``), so a cold start reads one S3 object per model
+(a bundle stored before they did has its documents read as files, in a second round trip). An
+artifact not named is read on first use. The JSON files are still written, for other readers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from designer_ml.embedding import EmbeddingBlock, embedding_matrix
 from designer_ml.errors import ModelIntegrityError, StorageUnavailable
 from designer_ml.observability import logger
-from designer_ml.onnx_models import cached_session, run
+from designer_ml.onnx_models import cached_session, documents, run
 from designer_ml.storage import Storage
 from designer_ml.style.features import style_matrix
 from designer_ml.vlt import ParsedRecord, Vocabulary
@@ -156,13 +158,29 @@ def _fetch(storage: Storage, key: str) -> Any | None:
     return _session(storage, key) if key.endswith(".onnx") else _json(storage, key)
 
 
-def _load(storage: Storage, user_id: str, version: int, prefix: str, artifacts: Collection[str]) -> StyleBundle:
-    names = list(dict.fromkeys([MANIFEST, VOCABULARY, *artifacts]))
+def _fetch_all(storage: Storage, prefix: str, names: Sequence[str]) -> dict[str, Any]:
+    """``_fetch`` of each name under ``prefix``, the reads overlapping when there are several."""
+    if len(names) <= 1:
+        return {name: _fetch(storage, f"{prefix}{name}") for name in names}
     # Threads, because the reads wait on the network (the GIL is free meanwhile) and the first
     # ONNX session's onnxruntime import overlaps the other reads.
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="style-bundle") as pool:
         futures = {name: pool.submit(_fetch, storage, f"{prefix}{name}") for name in names}
-        fetched = {name: future.result() for name, future in futures.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _load(storage: Storage, user_id: str, version: int, prefix: str, artifacts: Collection[str]) -> StyleBundle:
+    names = list(dict.fromkeys([MANIFEST, VOCABULARY, *artifacts]))
+    models = [name for name in names if name.endswith(".onnx")]
+    fetched = _fetch_all(storage, prefix, models)
+    # A model stored since its bundle's documents travel with it carries them (the manifest, the
+    # vocabulary, the novelty calibration: onnx_models.with_documents); an older bundle's are read
+    # as files, in a second round trip.
+    for name in models:
+        if fetched[name] is not None:
+            for document, value in documents(fetched[name]).items():
+                fetched.setdefault(document, value)
+    fetched.update(_fetch_all(storage, prefix, [name for name in names if name not in fetched]))
     manifest, vocab_doc = fetched[MANIFEST], fetched[VOCABULARY]
     if not isinstance(manifest, dict) or not isinstance(vocab_doc, dict):
         raise ModelIntegrityError(f"{prefix}: manifest or vocabulary missing")

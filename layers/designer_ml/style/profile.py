@@ -30,7 +30,7 @@ from designer_ml.errors import (
     VersionConflict,
 )
 from designer_ml.observability import logger
-from designer_ml.onnx_models import TARGET_OPSET
+from designer_ml.onnx_models import TARGET_OPSET, with_documents
 from designer_ml.storage import Storage
 from designer_ml.style import bundle as bundles
 from designer_ml.style.features import FEATURES_VERSION
@@ -375,11 +375,20 @@ def _fit_and_store(
     try:
         storage.put_json(records_key, records)
         written.append(records_key)
-        storage.put_json(prefix + bundles.VOCABULARY, model.vocab.to_dict())
+        # Each model also carries the documents its readers need (bundle.py reads one object).
+        documents = {bundles.MANIFEST: manifest, bundles.VOCABULARY: model.vocab.to_dict()}
+        storage.put_json(prefix + bundles.VOCABULARY, documents[bundles.VOCABULARY])
         written.append(prefix)
-        storage.put_bytes(prefix + bundles.STYLE_MODEL, onnx_bytes, metadata={"schema-hash": model.vocab.schema_hash})
+        storage.put_bytes(
+            prefix + bundles.STYLE_MODEL,
+            with_documents(onnx_bytes, documents),
+            metadata={"schema-hash": model.vocab.schema_hash},
+        )
         if novelty is not None:
-            storage.put_bytes(prefix + bundles.NOVELTY_MODEL, novelty.onnx_bytes)
+            storage.put_bytes(
+                prefix + bundles.NOVELTY_MODEL,
+                with_documents(novelty.onnx_bytes, {**documents, bundles.NOVELTY_CALIBRATION: novelty.calibration}),
+            )
             storage.put_json(prefix + bundles.NOVELTY_CALIBRATION, novelty.calibration)
             if novelty.embedding_onnx_bytes is not None:
                 storage.put_bytes(prefix + bundles.NOVELTY_EMBEDDING_MODEL, novelty.embedding_onnx_bytes)
