@@ -16,7 +16,9 @@ Import breakdown: ``python -X importtime`` of the same cold process, self time s
 top-level package; any of scikit-learn, scipy, skl2onnx, dppy or matplotlib in ``sys.modules``
 after the request is reported (tests/infra/test_import_tree.py fails on it).
 
-Both sides run from bytecode, as the images do (their Dockerfiles run ``compileall``): the
+Both sides run from bytecode, as the images do (their Dockerfiles run ``compileall``; ours
+also reads botocore's data from the marshal cache its Dockerfiles build, which the floor and the
+seed's way, being stock libraries, do not have): the
 repository's code is compiled first, since with ``PYTHONDONTWRITEBYTECODE`` set (as in this
 environment) a module edited since its last ``.pyc`` would be compiled again in every measured
 process (~30 ms for schemas.py alone). An untimed run of each side warms the file cache (not
@@ -163,9 +165,14 @@ def importtime_breakdown(stderr: str, top: int = 6) -> tuple[float, list[tuple[s
 
 
 def compile_bytecode() -> None:
-    """Compile the repository's code (timestamp-checked ``.pyc``, safe to edit afterwards)."""
+    """Do what the images' build does before our code runs: compile the repository's code
+    (timestamp-checked ``.pyc``, safe to edit afterwards) and decode botocore's data files into
+    the shared package's cache (``storage.build_data_cache``, a RUN step of every Dockerfile)."""
     for folder in ("layers", "functions", "bench", "local"):
         compileall.compile_dir(fixtures.REPO / folder, quiet=1)
+    from designer_ml.storage import build_data_cache
+
+    build_data_cache()
 
 
 def _event_files(be: fixtures.Backend, function: str, folder: Path, count: int) -> list[Path]:

@@ -15,13 +15,17 @@ its resource loaders; together ~15 ms of every cold start for nothing the servic
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import marshal
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import botocore.loaders
@@ -186,21 +190,70 @@ class Table:
         return self._call("query", **kwargs)
 
 
-class _PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
-    """botocore's model files, decoded into plain dicts.
+# botocore's data files as this package last decoded them, in marshal's format: the clients a
+# cold start creates read ~4 MB of (mostly gzip'd) JSON, ~17 ms of its CPU; marshal reads the
+# same data in about half of that (bench/bench_coldstart.py). The images fill this folder at
+# build time (build_data_cache, in every Dockerfile), because Lambda's code folder is read-only;
+# anywhere else the first process to decode a file fills it. Only this package writes here, as
+# it writes its own bytecode: marshal is Python's own .pyc format.
+_DATA_CACHE = Path(__file__).resolve().parent / "_botocore_data"
 
-    botocore decodes them with ``object_pairs_hook=OrderedDict``; the two clients a request
-    needs read ~4 MB of JSON (endpoints, the S3 and DynamoDB models and endpoint rulesets), which
-    that hook makes twice as slow to decode (~10 ms of a cold start). Plain dicts keep insertion
-    order too, and botocore only reads these mappings.
+
+def _cache_file(path: str, size: int) -> Path:
+    """The cache file of a botocore data file, named by what makes its content: botocore's
+    version, the file's path inside botocore's data folder (not where it is installed: the images
+    build in one folder and run from another) and size; and the interpreter's (marshal's format)."""
+    inside = path.replace(os.sep, "/").rsplit("/botocore/data/", 1)[-1]
+    key = f"{botocore.__version__}:{inside}:{size}:{sys.version}"
+    return _DATA_CACHE / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".marshal")
+
+
+def _remember(cached: Path, data: Any) -> None:
+    """Write a cache file when the folder can be written; atomically, for concurrent processes."""
+    try:
+        cached.parent.mkdir(exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+        partial.write_bytes(marshal.dumps(data))
+        os.replace(partial, cached)
+    except (OSError, ValueError):
+        pass
+
+
+class _PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
+    """botocore's model files, decoded into plain dicts, through the marshal cache.
+
+    botocore decodes them with ``object_pairs_hook=OrderedDict``, which makes decoding twice as
+    slow; plain dicts keep insertion order too, and botocore only reads these mappings. A file
+    whose cache entry is missing or unreadable is decoded from JSON as before.
     """
 
     def load_file(self, file_path: str) -> Any:
         for extension, opener in ((".json", open), (".json.gz", gzip.open)):
-            if os.path.isfile(file_path + extension):
-                with opener(file_path + extension, "rb") as fh:
-                    return json.loads(fh.read())
+            path = file_path + extension
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                continue
+            cached = _cache_file(path, size)
+            try:
+                # One read, then loads: marshal.load on the file object reads in small pieces and
+                # loses most of the gain.
+                return marshal.loads(cached.read_bytes())
+            except (OSError, EOFError, ValueError, TypeError):
+                pass
+            with opener(path, "rb") as fh:
+                data = json.loads(fh.read())
+            _remember(cached, data)
+            return data
         return None
+
+
+def build_data_cache() -> list[Path]:
+    """Decode every botocore data file the service's clients read into the cache (image build)."""
+    session = new_session()
+    for service in _SERVICES:
+        session.create_client(service, region_name=session.get_config_variable("region") or "us-east-1")
+    return sorted(_DATA_CACHE.glob("*.marshal"))
 
 
 class _KnownServicesLoader(botocore.loaders.Loader):
