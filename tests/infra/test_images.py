@@ -104,6 +104,8 @@ def test_dockerfile_builds_dependencies_first_and_code_last(folder: str):
     assert re.search(r"pip install[^\n]*--no-deps[^\n]*--target \S+ \.?/?layers", builder_text)
     if LOCK_CONSTRAINT in _requirements(folder):
         assert "COPY requirements-dev.lock" in builder_text
+    # and decodes botocore's data files into the shared package's cache (read-only at run time)
+    assert re.search(r"PYTHONPATH=/opt/deps\S*[^\n]*\n[^\n]*build_data_cache\(\)", builder_text)
     copy_deps = final_text.index("COPY --from=builder")
     copy_code = final_text.index(f"COPY {folder}/ ")
     compile_code = final_text.index("compileall")
