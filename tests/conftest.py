@@ -175,3 +175,32 @@ def _fresh_model_cache() -> Iterator[None]:
     onnx_models.clear_cache()
     yield
     onnx_models.clear_cache()
+
+
+@pytest.fixture
+def s3_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The S3 keys the service reads from now on, in any thread (``Storage.get_bytes`` spied)."""
+    from designer_ml.storage import Storage
+
+    reads: list[str] = []
+    real = Storage.get_bytes
+    monkeypatch.setattr(Storage, "get_bytes", lambda self, key: reads.append(key) or real(self, key))
+    return reads
+
+
+@pytest.fixture
+def store_without_documents() -> Callable[[Any, str], None]:
+    """``store_without_documents(storage, key)``: rewrite the ONNX model at ``key`` as models were
+    stored before they carried their documents (``onnx_models.with_documents``)."""
+    import onnx
+
+    from designer_ml import onnx_models
+
+    def rewrite(storage: Any, key: str) -> None:
+        model = onnx.load_from_string(storage.get_bytes(key))
+        kept = [p for p in model.metadata_props if p.key != onnx_models.DOCUMENTS_KEY]
+        del model.metadata_props[:]
+        model.metadata_props.extend(kept)
+        storage.put_bytes(key, model.SerializeToString())
+
+    return rewrite

@@ -76,12 +76,6 @@ def documents(session: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def cached(cache_key: str) -> Any | None:
-    """The session cached for ``cache_key``, or None (nothing is loaded)."""
-    with _LOCK:
-        return _CACHE.get(cache_key)
-
-
 def cached_session(cache_key: str, load_bytes: Any) -> Any:
     """The session for ``cache_key`` (an artifact's versioned S3 key), loading it at most once.
 

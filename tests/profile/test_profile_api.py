@@ -282,23 +282,16 @@ def test_corrupt_style_model_makes_the_bundle_absent_not_an_error(call: Any) -> 
     assert bundles.load_style_bundle(storage, "nobody") is None
 
 
-def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The S3 keys read from now on, in any thread."""
-    reads: list[str] = []
-    real = Storage.get_bytes
-    monkeypatch.setattr(Storage, "get_bytes", lambda self, key: reads.append(key) or real(self, key))
-    return reads
-
-
 def test_a_bundle_reads_only_the_artifacts_its_caller_names_and_the_rest_on_first_use(
-    call: Any, monkeypatch: pytest.MonkeyPatch
+    call: Any, s3_reads: list[str]
 ) -> None:
     # Given a stored profile, and no model in this process's caches
     records, _ = planted(30)
     call("POST", CREATE, {"user_id": "u", "vlt_records": records})
     bundles.clear_cache()
     onnx_models.clear_cache()
-    reads = _counting_reads(monkeypatch)
+    s3_reads.clear()
+    reads = s3_reads
 
     # When validation's loader asks for the off-style model only
     bundle = bundles.load_style_bundle(
@@ -320,19 +313,8 @@ def test_a_bundle_reads_only_the_artifacts_its_caller_names_and_the_rest_on_firs
     assert novelty[1] == get_storage().get_json(bundle.key(bundles.NOVELTY_CALIBRATION))
 
 
-def _without_documents(storage: Storage, key: str) -> None:
-    """Store the model at ``key`` as models were stored before they carried their documents."""
-    import onnx
-
-    model = onnx.load_from_string(storage.get_bytes(key))
-    kept = [p for p in model.metadata_props if p.key != onnx_models.DOCUMENTS_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    storage.put_bytes(key, model.SerializeToString())
-
-
 def test_a_bundle_stored_before_models_carried_their_documents_reads_them_as_files(
-    call: Any, monkeypatch: pytest.MonkeyPatch
+    call: Any, s3_reads: list[str], store_without_documents: Any
 ) -> None:
     # Given a stored profile whose models carry no documents (as every bundle before them)
     records, _ = planted(30)
@@ -341,10 +323,11 @@ def test_a_bundle_stored_before_models_carried_their_documents_reads_them_as_fil
     prefix = storage.get_item(storage.profiles, {"user_id": "u"})["style_model"]["prefix"]
     placed_before, _ = bundles.load_style_bundle(storage, "u").place(records)
     for name in (bundles.STYLE_MODEL, bundles.NOVELTY_MODEL):
-        _without_documents(storage, prefix + name)
+        store_without_documents(storage, prefix + name)
     bundles.clear_cache()
     onnx_models.clear_cache()
-    reads = _counting_reads(monkeypatch)
+    s3_reads.clear()
+    reads = s3_reads
 
     # When each reader loads it
     style = bundles.load_style_bundle(storage, "u")

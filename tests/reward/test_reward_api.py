@@ -561,18 +561,8 @@ def test_a_missing_or_corrupt_model_still_answers(svc: Any) -> None:
     assert gone[1]["metadata"]["reward_model_source"] == "population"
 
 
-def _s3_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The S3 keys the service reads from now on, in any thread."""
-    from designer_ml.storage import Storage
-
-    reads: list[str] = []
-    real = Storage.get_bytes
-    monkeypatch.setattr(Storage, "get_bytes", lambda self, key: reads.append(key) or real(self, key))
-    return reads
-
-
 def test_a_model_carries_its_serving_metadata_and_an_older_one_reads_its_json(
-    svc: Any, monkeypatch: pytest.MonkeyPatch
+    svc: Any, s3_reads: list[str], store_without_documents: Any
 ) -> None:
     # Given a designer with a published model
     teach(svc, "carry", 6)
@@ -582,7 +572,8 @@ def test_a_model_carries_its_serving_metadata_and_an_older_one_reads_its_json(
     meta = storage.get_json(pointer["meta_key"])
     store.clear_caches()
     onnx_models.clear_cache()
-    reads = _s3_reads(monkeypatch)
+    s3_reads.clear()
+    reads = s3_reads
 
     # When it is served from a cold process's caches
     fresh = store.load_pointed_model(storage, pointer)
@@ -593,13 +584,7 @@ def test_a_model_carries_its_serving_metadata_and_an_older_one_reads_its_json(
     assert fresh[1] == {k: v for k, v in meta.items() if k != "stats"} and "stats" in meta
 
     # And a model stored before models carried it (no documents) reads its JSON as before
-    import onnx
-
-    model = onnx.load_from_string(storage.get_bytes(pointer["key"]))
-    kept = [p for p in model.metadata_props if p.key != onnx_models.DOCUMENTS_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    storage.put_bytes(pointer["key"], model.SerializeToString())
+    store_without_documents(storage, pointer["key"])
     store.clear_caches()
     onnx_models.clear_cache()
     reads.clear()
