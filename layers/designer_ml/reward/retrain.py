@@ -39,7 +39,7 @@ import numpy as np
 
 from designer_ml.errors import ModelIntegrityError, StorageUnavailable, VersionConflict
 from designer_ml.observability import logger
-from designer_ml.onnx_models import check_parity, with_documents
+from designer_ml.onnx_models import check_parity
 from designer_ml.reward import features as F
 from designer_ml.reward import model as M
 from designer_ml.reward import ope, report_of, report_text, store
@@ -299,8 +299,7 @@ def update_population(
             "trained_through": 0,
             "created_at": datetime.now(UTC).isoformat(),
         }
-        storage.put_bytes(key, with_documents(onnx_bytes, {store.SERVING_META: store.serving_meta(meta)}))
-        storage.put_json(meta_key_pop, meta)
+        store.put_model(storage, key, meta_key_pop, onnx_bytes, meta)
         pointer = {
             "key": key,
             "meta_key": meta_key_pop,
@@ -603,8 +602,7 @@ def _retrain_once(storage: Any, user_id: str) -> RetrainResult:
         "stats": {"S": M.encode_symmetric(S[: F.SHARED_D, : F.SHARED_D]), "b": M.encode_array(b[: F.SHARED_D])},
         "created_at": now,
     }
-    storage.put_bytes(key, with_documents(onnx_bytes, {store.SERVING_META: store.serving_meta(meta)}))
-    storage.put_json(meta_key, meta)
+    store.put_model(storage, key, meta_key, onnx_bytes, meta)
     pointer = {
         "version": version,
         "key": key,

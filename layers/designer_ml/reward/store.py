@@ -142,9 +142,12 @@ SERVING_META = "meta.json"
 _TRAINING_ONLY = frozenset({"stats", "agg_precision", "agg_information", "between", "contributors"})
 
 
-def serving_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """What a model's metadata holds for serving (the document its ONNX artifact carries)."""
-    return {k: v for k, v in meta.items() if k not in _TRAINING_ONLY}
+def put_model(storage: Any, key: str, meta_key: str, onnx_bytes: bytes, meta: Mapping[str, Any]) -> None:
+    """Store a model (retrain): the ONNX artifact at ``key``, carrying its serving metadata (the
+    metadata without what only retraining reads), and the whole metadata as JSON at ``meta_key``."""
+    carried = {k: v for k, v in meta.items() if k not in _TRAINING_ONLY}
+    storage.put_bytes(key, onnx_models.with_documents(onnx_bytes, {SERVING_META: carried}))
+    storage.put_json(meta_key, meta)
 
 
 def _serving_meta(storage: Any, key: str, meta_key: str, session: Any) -> dict[str, Any] | None:
